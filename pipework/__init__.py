@@ -1,0 +1,65 @@
+"""pipework: a programmable network proxy, written in Python and scripted in Python.
+
+A script declares listeners and the pipelines of filters their connections flow through::
+
+    import pipework as pw
+
+    pw.listen(8000, pw.pipeline(lambda p: p.connect("127.0.0.1:9000")))
+
+Run it with ``pipework run script.py``. See README.md and docs/ for the tour.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import filters as _filters  # noqa: F401  (registers the builder methods)
+from .core import (
+    Builder,
+    Context,
+    Data,
+    Event,
+    Filter,
+    Layout,
+    Message,
+    MessageEnd,
+    MessageStart,
+    ScriptError,
+    StreamEnd,
+    listen,
+    on_exit,
+    pipeline,
+    register,
+    task,
+)
+from .filters import ConcurrencyLimit
+from .lb import RoundRobin
+from .net import SourcePool
+from .policy import TokenBucket
+
+try:
+    __version__ = version("pipework")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+source"
+
+__all__ = [
+    "Builder",
+    "ConcurrencyLimit",
+    "Context",
+    "Data",
+    "Event",
+    "Filter",
+    "Layout",
+    "Message",
+    "MessageEnd",
+    "MessageStart",
+    "RoundRobin",
+    "ScriptError",
+    "SourcePool",
+    "StreamEnd",
+    "TokenBucket",
+    "__version__",
+    "listen",
+    "on_exit",
+    "pipeline",
+    "register",
+    "task",
+]

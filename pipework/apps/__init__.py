@@ -1,0 +1,1 @@
+"""Ready-made programs written with the public script API only, as a user would write them."""

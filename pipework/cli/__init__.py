@@ -1,0 +1,1 @@
+"""The ``pipework`` command line: run, check, proxy, and the worker supervisor."""

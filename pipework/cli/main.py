@@ -1,0 +1,197 @@
+"""The ``pipework`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import pipework
+
+from ..core.runtime import Worker
+from ..core.script import Program, ScriptError, load_file, run_declarations
+from ..net.loop import LOOPS, raise_fd_limit
+from ..net.loop import run as run_loop
+from . import logs
+from .supervisor import Supervisor
+
+log = logging.getLogger("pipework")
+
+EPILOG = """\
+examples:
+  pipework run                                  serve the built-in demo (TCP proxy on :8000)
+  pipework run proxy.py --workers 2 --watch     serve a script on 2 workers, reload on change
+  pipework check proxy.py                       load a script and report errors, serve nothing
+  pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
+"""
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {v}")
+    return v
+
+
+def _seconds(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {v}")
+    return v
+
+
+def _common(p: argparse.ArgumentParser, serving: bool = True) -> None:
+    p.add_argument("--log-level", choices=logs.LEVELS, default="info", help="least severe log level shown")
+    p.add_argument("--log-format", choices=logs.FORMATS, default="text", help="text, or one JSON object a line")
+    if serving:
+        p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                       help="worker processes sharing the ports (SO_REUSEPORT); a supervisor restarts "
+                            "crashed ones (default 1: serve in this process)")
+        p.add_argument("--drain-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                       help="on SIGTERM, how long open connections may finish (default 30)")
+        p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default: uvloop when installed)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="pipework",
+        description="A programmable network proxy, scripted in Python.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--version", action="version", version=f"pipework {pipework.__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve a script (or the built-in demo)",
+                         description="Load SCRIPT and serve what it declares. SIGHUP reloads it; "
+                                     "SIGTERM drains open connections and exits.")
+    run.add_argument("script", nargs="?", help="a Python script using `import pipework as pw` "
+                                               "(default: the built-in demo)")
+    run.add_argument("--watch", action="store_true", help="reload when the script file changes")
+    _common(run)
+
+    check = sub.add_parser("check", help="load a script and report errors without serving",
+                           description="Exit 0 if SCRIPT loads, else print file:line: reason and exit 1.")
+    check.add_argument("script")
+    _common(check, serving=False)
+
+    proxy = sub.add_parser("proxy", help="forward TCP (or UDP) to targets, round-robin",
+                           description="A TCP/UDP forwarder with no script. Each new connection "
+                                       "(or UDP peer) goes to the next --to target.")
+    proxy.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to accept on, e.g. 0.0.0.0:8000")
+    proxy.add_argument("--to", required=True, action="append", metavar="HOST:PORT", dest="targets",
+                       help="a target; repeat for several")
+    proxy.add_argument("--udp", action="store_true", help="forward UDP datagrams instead of TCP")
+    proxy.add_argument("--bind", metavar="ADDRS",
+                       help="source address, or a pool (127.0.0.2-127.0.0.9, a CIDR, or a,b,c) to spread "
+                            "outbound connections over")
+    proxy.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS")
+    proxy.add_argument("--idle-timeout", type=_seconds, default=0.0, metavar="SECONDS",
+                       help="close a connection idle this long both ways (default: never; UDP: 60)")
+    _common(proxy)
+    return ap
+
+
+def _serve(loader: Callable[[], Program], args: argparse.Namespace, first: Program, watch: str | None) -> int:
+    raise_fd_limit()
+
+    def child(index: int) -> int:
+        logs.setup(args.log_level, args.log_format, tag=f"w{index}")
+        return _serve_here(loader, args, None, reuse_port=True, watch=None)
+
+    if args.workers > 1:
+        def check() -> None:
+            loader()
+        return Supervisor(args.workers, child, check, drain_timeout=args.drain_timeout, watch=watch).run()
+    return _serve_here(loader, args, first, reuse_port=False, watch=watch)
+
+
+def _serve_here(loader: Callable[[], Program], args: argparse.Namespace, first: Program | None,
+                reuse_port: bool, watch: str | None) -> int:
+    pending = [first] if first is not None else []
+
+    def load() -> Program:
+        return pending.pop() if pending else loader()
+
+    worker = Worker(load, reuse_port=reuse_port, drain_timeout=args.drain_timeout, watch=watch)
+    try:
+        run_loop(worker.serve(), args.loop)
+    except ScriptError as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _load(loader: Callable[[], Program]) -> Program | None:
+    try:
+        return loader()
+    except ScriptError as exc:
+        print(f"pipework: {exc}", file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command is None:
+        parser().print_help()
+        return 2
+    logs.setup(args.log_level, args.log_format)
+
+    if args.command == "check":
+        prog = _load(lambda: load_file(args.script))
+        if prog is None:
+            return 1
+        print(f"{args.script}: ok ({len(prog.listens)} listeners, {len(prog.tasks)} tasks)")
+        return 0
+
+    if args.command == "run":
+        if args.script:
+            path = args.script
+
+            def loader() -> Program:
+                return load_file(path)
+        else:
+            from ..apps import demo
+
+            def loader() -> Program:
+                return run_declarations("built-in demo", demo.declare)
+
+            if args.watch:
+                print("pipework: --watch needs a script file", file=sys.stderr)
+                return 2
+        first = _load(loader)
+        if first is None:
+            return 1
+        if not args.script:
+            log.info("serving the built-in demo: try `nc 127.0.0.1 8000`")
+        return _serve(loader, args, first, args.script if args.watch else None)
+
+    if args.command == "proxy":
+        from ..apps import proxy
+
+        def proxy_loader() -> Program:
+            try:
+                return run_declarations("pipework proxy", lambda: proxy.declare(
+                    args.listen, args.targets, udp=args.udp, bind=args.bind,
+                    connect_timeout=args.connect_timeout, idle_timeout=args.idle_timeout))
+            except (ValueError, TypeError) as exc:
+                raise ScriptError(f"pipework proxy: {exc}") from exc
+
+        first = _load(proxy_loader)
+        if first is None:
+            return 1
+        return _serve(proxy_loader, args, first, None)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

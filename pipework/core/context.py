@@ -1,0 +1,105 @@
+"""Per-connection context: user variables, inbound and outbound facts, back-pressure links.
+
+One context is made for each inbound connection (or UDP session, or task run) and shared by its
+pipeline and every sub-pipeline made under it, as in Pipy. Scripts keep per-stream state on
+``ctx.vars`` (a plain namespace) rather than in globals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from .flow import Valve
+
+_ids = itertools.count(1)
+log = logging.getLogger("pipework")
+
+
+def _log_failure(exc: BaseException) -> None:
+    log.error("pipeline error: %s", exc, exc_info=exc)
+
+
+@dataclass(slots=True)
+class InboundInfo:
+    """Facts about the inbound side of a connection."""
+
+    protocol: str = "tcp"
+    remote_address: str = ""
+    remote_port: int = 0
+    local_address: str = ""
+    local_port: int = 0
+
+
+@dataclass(slots=True)
+class OutboundInfo:
+    """Facts about the latest outbound connection made by ``connect``."""
+
+    protocol: str = "tcp"
+    target: str = ""
+    remote_address: str = ""
+    remote_port: int = 0
+    local_address: str = ""
+    local_port: int = 0
+    connect_time: float = 0.0
+
+
+class Context:
+    """What the pipelines of one connection share.
+
+    ``vars`` holds script variables; ``inbound`` and ``outbound`` describe the connections;
+    ``valve`` pauses reading the inbound connection (see :mod:`pipework.core.flow`).
+    """
+
+    __slots__ = (
+        "_output_listeners",
+        "fail",
+        "id",
+        "inbound",
+        "outbound",
+        "output_paused",
+        "valve",
+        "vars",
+    )
+
+    def __init__(self, inbound: InboundInfo | None = None, valve: Valve | None = None) -> None:
+        self.id = next(_ids)
+        self.vars: Any = SimpleNamespace()
+        self.inbound = inbound if inbound is not None else InboundInfo(protocol="none")
+        self.outbound: OutboundInfo | None = None
+        self.valve = valve if valve is not None else Valve()
+        self.output_paused = False
+        self._output_listeners: list[Callable[[bool], None]] | None = None
+        #: called with an exception raised inside this context's pipelines outside the inbound
+        #: connection's own call (a timer, an outbound read); the owner logs it and closes
+        self.fail: Callable[[BaseException], None] = _log_failure
+
+    def watch_output(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(paused)`` whenever the inbound connection's writes back up or drain."""
+        if self._output_listeners is None:
+            self._output_listeners = []
+        self._output_listeners.append(listener)
+        if self.output_paused:
+            listener(True)
+
+    def unwatch_output(self, listener: Callable[[bool], None]) -> None:
+        if self._output_listeners is not None:
+            try:
+                self._output_listeners.remove(listener)
+            except ValueError:
+                pass
+
+    def set_output_paused(self, paused: bool) -> None:
+        """Called by the inbound connection when its write buffer passes its marks."""
+        self.output_paused = paused
+        if self._output_listeners:
+            for listener in tuple(self._output_listeners):
+                listener(paused)
+
+    def __repr__(self) -> str:
+        ib = self.inbound
+        return f"<Context #{self.id} {ib.protocol} {ib.remote_address}:{ib.remote_port}>"

@@ -1,0 +1,96 @@
+"""Where a connection meets a pipeline: inbound sessions.
+
+An :class:`InboundSession` is the handler (see :mod:`pipework.net.conn`) that the engine gives
+each accepted connection or UDP peer. It makes the context and the root pipeline, turns reads
+into ``Data`` events and the peer's EOF into ``StreamEnd``, and writes the pipeline's output
+back: ``Data`` is written, ``StreamEnd`` closes the connection once the buffer is flushed, and
+message events, which only a codec can put on the wire, are ignored here.
+
+Any exception raised by a filter is caught here (or reported through ``ctx.fail``), logged once
+with the connection it belongs to, and closes that connection only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .context import Context, InboundInfo
+from .events import Data, Event, StreamEnd
+from .flow import Valve
+from .pipeline import Layout
+
+log = logging.getLogger("pipework")
+
+
+class InboundSession:
+    """The handler of one inbound connection; see the module docstring."""
+
+    __slots__ = ("_input", "conn", "context", "input_ended", "on_done", "output_ended", "pipeline")
+
+    def __init__(
+        self,
+        layout: Layout,
+        conn: Any,
+        protocol: str = "tcp",
+        on_done: Callable[[InboundSession], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.on_done = on_done
+        peer, local = conn.peer, conn.local
+        info = InboundInfo(protocol, peer[0], peer[1], local[0], local[1])
+        ctx = self.context = Context(info, Valve(conn.pause_reading, conn.resume_reading))
+        ctx.fail = self._fail
+        self.input_ended = False
+        self.output_ended = False
+        self.pipeline = layout.spawn(ctx, self._on_output)
+        self._input = self.pipeline.input
+        try:
+            self.pipeline.start()
+        except Exception as exc:
+            self._fail(exc)
+
+    # -- from the connection ------------------------------------------------------------------
+    def on_data(self, data: bytes) -> None:
+        try:
+            self._input(Data(data))
+        except Exception as exc:
+            self._fail(exc)
+
+    def on_eof(self) -> None:
+        if not self.input_ended:
+            self.input_ended = True
+            try:
+                self._input(StreamEnd())
+            except Exception as exc:
+                self._fail(exc)
+
+    def on_close(self, error: str | None) -> None:
+        if not self.input_ended:
+            self.input_ended = True
+            try:
+                self._input(StreamEnd(error))
+            except Exception as exc:
+                log.error("%s: error while closing: %s", self.context, exc, exc_info=exc)
+        self.pipeline.close()
+        if self.on_done is not None:
+            self.on_done(self)
+
+    def on_write_paused(self, paused: bool) -> None:
+        self.context.set_output_paused(paused)
+
+    # -- from the pipeline ----------------------------------------------------------------------
+    def _on_output(self, evt: Event) -> None:
+        t = type(evt)
+        if t is Data:
+            self.conn.write(evt.data)  # type: ignore[attr-defined]
+        elif t is StreamEnd:
+            if not self.output_ended:
+                self.output_ended = True
+                self.conn.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("%s: %s: %s", self.context, type(exc).__name__, exc, exc_info=exc)
+        self.output_ended = True
+        self.conn.abort("InternalError")

@@ -1,0 +1,6 @@
+"""Filter families. Importing this package registers every family's builder methods."""
+
+from . import connect, debug, handlers, throttle, wait
+from .throttle import ConcurrencyLimit
+
+__all__ = ["ConcurrencyLimit", "connect", "debug", "handlers", "throttle", "wait"]

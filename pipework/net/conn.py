@@ -1,0 +1,202 @@
+"""A TCP connection as an asyncio Protocol that drives a handler, with timeouts and flow control.
+
+Theory of operation: the I/O layer knows no pipelines. Whoever owns a connection gives it a
+*handler*, an object with four methods the connection calls:
+
+- ``on_data(data: bytes)`` for every chunk read,
+- ``on_eof()`` when the peer shuts its writing side down (the connection stays open for writes),
+- ``on_close(error: str | None)`` once, when the connection is gone (error names from
+  :mod:`pipework.net.errors`),
+- ``on_write_paused(paused: bool)`` when the write buffer passes its high-water mark and when it
+  drains below the low one, so the handler can stop whatever feeds it.
+
+Timeouts cost one timer per connection, not one per read: reads and writes only store the loop
+time, and the timer, when it fires, re-arms itself for the nearest deadline still ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, Protocol
+
+from . import errors
+
+#: default write buffer marks: above HIGH the handler is told to stop feeding, below LOW to go on
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
+#: a writer that ignores back-pressure is cut off when this many bytes are waiting
+WRITE_HARD_FACTOR = 16
+
+
+class Handler(Protocol):
+    def on_data(self, data: bytes) -> None: ...
+    def on_eof(self) -> None: ...
+    def on_close(self, error: str | None) -> None: ...
+    def on_write_paused(self, paused: bool) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    """One TCP connection; see the module docstring for the handler contract."""
+
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        idle_timeout: float = 0.0,
+        read_timeout: float = 0.0,
+        write_high: int = WRITE_HIGH,
+    ) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.handler = handler
+        self.idle_timeout = idle_timeout
+        self.read_timeout = read_timeout
+        self.write_high = write_high
+        self.closed = False
+        self.eof_received_ = False
+        self.reading_paused = False
+        self.write_paused = False
+        self._error: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_read = 0.0
+        self._last_write = 0.0
+        self.peer: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
+        self._loop = loop = asyncio.get_running_loop()
+        transport.set_write_buffer_limits(  # type: ignore[attr-defined]
+            high=self.write_high, low=min(WRITE_LOW, self.write_high // 4))
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = (peer[0], peer[1])
+        local = transport.get_extra_info("sockname")
+        if local:
+            self.local = (local[0], local[1])
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self._last_read = self._last_write = loop.time()
+        if self.idle_timeout > 0 or self.read_timeout > 0:
+            self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = self._loop.time()  # type: ignore[union-attr]
+        self.handler.on_data(data)  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool:
+        self.eof_received_ = True
+        if self.handler is not None:
+            self.handler.on_eof()
+        return True  # keep the writing side open; the handler closes when it is done
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        error = self._error or errors.error_name(exc)
+        handler = self.handler
+        if handler is not None:
+            self.handler = None
+            handler.on_close(error)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.handler is not None:
+            self.handler.on_write_paused(True)
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.handler is not None:
+            self.handler.on_write_paused(False)
+
+    # -- what the owner calls ---------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        t = self.transport
+        if t is None or self.closed:
+            return
+        t.write(data)
+        self._last_write = self._loop.time()  # type: ignore[union-attr]
+        if self.write_paused and t.get_write_buffer_size() > self.write_high * WRITE_HARD_FACTOR:
+            self.abort(errors.BUFFER_OVERFLOW)
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        t = self.transport
+        if t is None or self.closed:
+            return
+        t.writelines(chunks)
+        self._last_write = self._loop.time()  # type: ignore[union-attr]
+
+    def write_eof(self) -> None:
+        t = self.transport
+        if t is not None and not self.closed and t.can_write_eof() and not t.is_closing():
+            try:
+                t.write_eof()
+            except OSError:
+                self.abort(errors.WRITE_ERROR)
+
+    def close(self) -> None:
+        """Close after the buffered data is written."""
+        t = self.transport
+        if t is not None and not t.is_closing():
+            t.close()
+
+    def abort(self, error: str | None = None) -> None:
+        """Close at once, dropping buffered data; the handler sees ``error``."""
+        if error and self._error is None:
+            self._error = error
+        t = self.transport
+        if t is not None:
+            t.abort()
+
+    def pause_reading(self) -> None:
+        t = self.transport
+        if t is not None and not self.reading_paused and not t.is_closing():
+            self.reading_paused = True
+            t.pause_reading()
+
+    def resume_reading(self) -> None:
+        t = self.transport
+        if t is not None and self.reading_paused and not t.is_closing():
+            self.reading_paused = False
+            self._last_read = self._loop.time()  # type: ignore[union-attr]
+            t.resume_reading()
+
+    def extra(self, name: str) -> Any:
+        return None if self.transport is None else self.transport.get_extra_info(name)
+
+    # -- timeouts ---------------------------------------------------------------------------
+    def _next_deadline(self) -> float:
+        d = float("inf")
+        if self.read_timeout > 0 and not self.reading_paused:
+            d = self._last_read + self.read_timeout
+        if self.idle_timeout > 0:
+            d = min(d, max(self._last_read, self._last_write) + self.idle_timeout)
+        return d
+
+    def _arm(self) -> None:
+        d = self._next_deadline()
+        if d == float("inf"):
+            # only a paused read timeout: look again later
+            d = self._loop.time() + max(self.read_timeout, 1.0)  # type: ignore[union-attr]
+        self._timer = self._loop.call_at(d, self._check)  # type: ignore[union-attr]
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.closed:
+            return
+        now = self._loop.time()  # type: ignore[union-attr]
+        if self.read_timeout > 0 and not self.reading_paused and now - self._last_read >= self.read_timeout:
+            self.abort(errors.READ_TIMEOUT)
+            return
+        if self.idle_timeout > 0 and now - max(self._last_read, self._last_write) >= self.idle_timeout:
+            self.abort(errors.IDLE_TIMEOUT)
+            return
+        self._arm()

@@ -1,0 +1,56 @@
+"""Choosing and creating the event loop: uvloop when installed, plain asyncio otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+LOOPS = ("auto", "uvloop", "asyncio")
+
+
+def loop_factory(kind: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
+    """A function making a new event loop of ``kind`` ("auto", "uvloop" or "asyncio")."""
+    if kind not in LOOPS:
+        raise ValueError(f"unknown loop {kind!r}; choose one of {', '.join(LOOPS)}")
+    if kind in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                raise RuntimeError("--loop uvloop asked for, but uvloop is not installed: pip install uvloop")
+        else:
+            return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return asyncio.new_event_loop
+
+
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+def run(main: Coroutine[Any, Any, T], kind: str = "auto") -> T:
+    """Run ``main`` to completion on a new loop of ``kind``."""
+    with asyncio.Runner(loop_factory=loop_factory(kind)) as runner:
+        return runner.run(main)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-file limit to the hard one (a proxy holds two sockets per client)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            return hard
+        except (ValueError, OSError):
+            return soft
+    return soft
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0))

@@ -1,0 +1,38 @@
+"""Background tasks, started one way: named, referenced until done, failures logged.
+
+A bare ``asyncio.create_task`` keeps no reference (the task may be collected mid-flight) and its
+exception is only reported when collected; ruff's banned-api points callers here instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+log = logging.getLogger("pipework")
+
+T = TypeVar("T")
+_running: set[asyncio.Task[Any]] = set()
+
+
+def _done(task: asyncio.Task[Any]) -> None:
+    _running.discard(task)
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("task %s failed: %s", task.get_name(), exc, exc_info=exc)
+
+
+def spawn(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    """Start ``coro`` as a task called ``name``; it is kept alive and its failure is logged."""
+    task = asyncio.get_running_loop().create_task(coro, name=name)
+    _running.add(task)
+    task.add_done_callback(_done)
+    return task
+
+
+def running() -> int:
+    return len(_running)
