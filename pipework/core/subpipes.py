@@ -47,11 +47,12 @@ class _One:
 class _Chooser(Filter):
     """Base of link/pipe/branch: pick a layout at the first event, then forward to it."""
 
-    __slots__ = ("sub",)
+    __slots__ = ("sub", "through")
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
         self.sub: Pipeline | None = None
+        self.through = False
 
     def choose(self, evt: Event) -> Layout | None:
         raise NotImplementedError
@@ -59,9 +60,12 @@ class _Chooser(Filter):
     def process(self, evt: Event) -> None:
         sub = self.sub
         if sub is None:
+            if self.through:
+                self._out(evt)
+                return
             layout = self.choose(evt)
             if layout is None:
-                self.process = self._out  # type: ignore[method-assign]
+                self.through = True
                 self._out(evt)
                 return
             sub = self.sub = layout.spawn(self.pipeline.context, self._out)

@@ -32,51 +32,46 @@ class ThrottleDataRate(Filter):
 
     def process(self, evt: Event) -> None:
         q = self.queue
-        if q is not None and q:
-            q.push(evt)
-            return
-        if type(evt) is not Data:
-            self._out(evt)
-            return
-        self._send(evt)  # type: ignore[arg-type]
-
-    def _send(self, evt: Data) -> bool:
-        """Output what the bucket allows of ``evt``; queue the rest. True if all went out."""
-        loop = asyncio.get_running_loop()
-        data = evt.data
-        got = int(self.bucket.take(len(data), loop.time()))
-        if got >= len(data):
-            self._out(evt)
-            return True
-        if got > 0:
-            self._out(Data(data[:got]))
-            evt = Data(data[got:])
-        if self.queue is None:
-            self.queue = EventQueue(self.pipeline.context.valve, high=64 * 1024)
-        self.queue.events.appendleft(evt)
-        self.queue.size += len(evt.data)
-        self.queue._hold.take()
-        self._schedule(len(evt.data))
-        return False
-
-    def _schedule(self, n: int) -> None:
-        loop = asyncio.get_running_loop()
-        delay = self.bucket.wait_time(n, loop.time())
-        self.timer = loop.call_later(max(delay, 0.001), self._drain)
+        if self.timer is None and not q:
+            if type(evt) is not Data:
+                self._out(evt)
+                return
+            data = evt.data  # type: ignore[attr-defined]
+            got = int(self.bucket.take(len(data), asyncio.get_running_loop().time()))
+            if got >= len(data):
+                self._out(evt)
+                return
+            if got > 0:
+                self._out(Data(data[:got]))
+                evt = Data(data[got:])
+        if q is None:
+            q = self.queue = EventQueue(self.pipeline.context.valve, high=0)
+        q.push(evt)
+        if self.timer is None:
+            self._drain()
 
     def _drain(self) -> None:
+        """Output queued events while the bucket allows; split a chunk it allows only part of."""
         self.timer = None
         q = self.queue
         if q is None or self.pipeline.closed:
             return
+        loop = asyncio.get_running_loop()
         try:
             while q:
-                evt = q.pop()
+                evt = q.events[0]
                 if type(evt) is Data:
-                    if not self._send(evt):  # type: ignore[arg-type]
+                    data = evt.data  # type: ignore[attr-defined]
+                    got = int(self.bucket.take(len(data), loop.time()))
+                    if got < len(data):
+                        if got > 0:
+                            q.events[0] = Data(data[got:])
+                            q.size -= got
+                            self._out(Data(data[:got]))
+                        delay = self.bucket.wait_time(len(data) - got, loop.time())
+                        self.timer = loop.call_later(max(delay, 0.001), self._drain)
                         return
-                else:
-                    self._out(evt)
+                self._out(q.pop())
         except Exception as exc:
             self.pipeline.context.fail(exc)
 

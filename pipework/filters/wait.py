@@ -27,17 +27,20 @@ class _WaitCfg:
 
 
 class Wait(Filter):
-    __slots__ = ("deadline", "open", "queue", "task", "timer")
+    __slots__ = ("deadline", "gave_up", "open", "queue", "task", "timer")
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
         self.open = False
+        self.gave_up = False
         self.queue: EventQueue | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
         self.deadline = 0.0
 
     def process(self, evt: Event) -> None:
+        if self.gave_up:
+            return
         if self.open:
             self._out(evt)
             return
@@ -93,11 +96,10 @@ class Wait(Filter):
             self.pipeline.context.fail(exc)
 
     def _give_up(self) -> None:
-        self.open = True
+        self.gave_up = True
         if self.queue is not None:
             self.queue.clear()
         self._out(StreamEnd("WaitTimeout"))
-        self.process = lambda evt: None  # type: ignore[method-assign]
 
     def close(self) -> None:
         if self.timer is not None:
