@@ -33,6 +33,7 @@ from .core import (
 from .filters import ConcurrencyLimit
 from .lb import RoundRobin
 from .net import SourcePool
+from .net import split_address as parse_address
 from .policy import TokenBucket
 
 try:
@@ -59,6 +60,7 @@ __all__ = [
     "__version__",
     "listen",
     "on_exit",
+    "parse_address",
     "pipeline",
     "register",
     "task",

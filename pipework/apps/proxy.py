@@ -21,6 +21,9 @@ def declare(
     idle_timeout: float = 0.0,
 ) -> None:
     """Declare the listener; call while a program is being loaded."""
+    for t in targets:
+        if pw.parse_address(t, default_host="")[0] == "":
+            raise ValueError(f"target {t!r} needs a host: write host:port")
     rr = pw.RoundRobin(list(targets))
     protocol = "udp" if udp else "tcp"
     forward = pw.pipeline(

@@ -1,0 +1,153 @@
+"""Shared test helpers: free ports, system tools, and a real pipework process to talk to.
+
+The fixtures here are re-exported by tests/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("PIPEWORK_REQUIRE_ALL") == "1"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def require(tool: str) -> str:
+    """The path of a system tool; skip the test without it (fail under PIPEWORK_REQUIRE_ALL=1)."""
+    path = shutil.which(tool)
+    if path is None:
+        msg = f"{tool} is not installed (apt-get install it, or run .ci/run)"
+        if REQUIRE_ALL:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def require_root_netns() -> None:
+    """Skip (or fail in CI) unless this process may create network namespaces."""
+    require("ip")
+    ok = os.geteuid() == 0 and subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, check=False
+    ).returncode == 0
+    if not ok:
+        msg = "needs root and `ip netns` to build test namespaces"
+        if REQUIRE_ALL:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
+            time.sleep(0.02)
+
+
+class Pipework:
+    """A ``pipework`` subprocess with its log captured to a file."""
+
+    def __init__(self, *args: str, cwd: str | None = None, env: dict[str, str] | None = None,
+                 prefix: list[str] | None = None) -> None:
+        self.args = list(args)
+        self.log = tempfile.NamedTemporaryFile(prefix="pipework-", suffix=".log", delete=False)  # noqa: SIM115
+        full_env = dict(os.environ)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            [*(prefix or []), sys.executable, "-m", "pipework", *args],
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or ROOT, env=full_env,
+        )
+
+    def output(self) -> str:
+        with open(self.log.name, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> re.Match[str]:
+        """Wait until ``pattern`` (a regex) appears ``count`` times in the log; return the last match."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            found = list(rx.finditer(self.output()))
+            if len(found) >= count:
+                return found[count - 1]
+            if self.proc.poll() is not None:
+                raise AssertionError(f"pipework exited ({self.proc.returncode}) before logging {pattern!r}:\n"
+                                     + self.output())
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} in the log after {timeout}s:\n" + self.output())
+            time.sleep(0.02)
+
+    def wait_listening(self, host: str, port: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"pipework exited ({self.proc.returncode}):\n" + self.output())
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"pipework not listening on {host}:{port}:\n" + self.output()) from None
+                time.sleep(0.02)
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def cleanup(self) -> None:
+        self.stop()
+        try:
+            os.unlink(self.log.name)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def pipework() -> Iterator[type[Pipework]]:
+    """Start pipework processes with ``pipework(*args)``; all are stopped after the test."""
+    started: list[Pipework] = []
+
+    def start(*args: str, **kw: object) -> Pipework:
+        p = Pipework(*args, **kw)  # type: ignore[arg-type]
+        started.append(p)
+        return p
+
+    yield start  # type: ignore[misc]
+    for p in started:
+        p.cleanup()
+
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    """Run an I/O test under both event loops."""
+    return str(request.param)
