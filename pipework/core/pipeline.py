@@ -41,7 +41,8 @@ class Layout:
         for t in self.templates:
             if t.subs > 0:
                 raise TypeError(f"{t.name}() needs a sub-pipeline: add .to(...) after it")
-        self._starters = tuple(i for i, t in enumerate(self.templates) if t.cls.needs_start)
+        # downstream filters start first, so that one starting upstream may already emit to them
+        self._starters = tuple(reversed([i for i, t in enumerate(self.templates) if t.cls.needs_start]))
 
     def spawn(self, context: Context, output: Output = _discard) -> Pipeline:
         """Make a live pipeline of this layout that writes its output to ``output``."""
