@@ -34,6 +34,7 @@ log = logging.getLogger("pipework")
 
 Listener = TcpListener | UdpListener
 WATCH_INTERVAL = 1.0
+UDP_DRAIN_IDLE = 1.0
 
 
 class _TaskRun:
@@ -237,6 +238,9 @@ class Worker:
         self._stopping = True
         for lst in self.listeners.values():
             lst.close()
+            if isinstance(lst, UdpListener):
+                # a UDP session has no end but silence: give replies in flight a moment, no more
+                lst.shorten_idle(UDP_DRAIN_IDLE)
         for t in self.tasks:
             t.stop()
         if self.sessions:

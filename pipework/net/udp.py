@@ -182,6 +182,15 @@ class UdpListener(asyncio.DatagramProtocol):
     def listening(self) -> bool:
         return self.accepting
 
+    def shorten_idle(self, seconds: float) -> None:
+        """End every session after at most ``seconds`` more without a datagram (used to drain)."""
+        self.idle_timeout = min(self.idle_timeout, seconds) if self.idle_timeout > 0 else seconds
+        for s in list(self._sessions.values()):
+            s.idle_timeout = self.idle_timeout
+            if s._timer is not None:
+                s._timer.cancel()
+            s._arm()
+
     def _on_closed(self) -> None:
         if not self._sessions:
             if not self.accepting and self.transport is not None:
