@@ -12,6 +12,7 @@ and a full inbound write buffer pauses reading the outbound connection.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..core import Builder, Data, Event, Filter, OutboundInfo, StreamEnd, adapt, register
@@ -21,6 +22,7 @@ from ..net import Outbound, SourcePool, UdpOutbound, split_address
 from ..net.conn import WRITE_HIGH
 
 PROTOCOLS = ("tcp", "udp")
+log = logging.getLogger("pipework")
 
 
 class _ConnectCfg:
@@ -128,6 +130,10 @@ class Connect(Filter):
         self._end(StreamEnd())
 
     def on_close(self, error: str | None) -> None:
+        c = self.conn
+        if error and c is not None and not c.connected and not self.ended:
+            ob = self.pipeline.context.outbound
+            log.warning("%r: connect to %s failed: %s", self.pipeline.context, ob.target if ob else "?", error)
         self._end(StreamEnd(error))
         self._release()
 
