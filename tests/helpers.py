@@ -35,9 +35,10 @@ def require(tool: str) -> str:
 def require_root_netns() -> None:
     """Skip (or fail in CI) unless this process may create network namespaces."""
     require("ip")
-    ok = os.geteuid() == 0 and subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, check=False
-    ).returncode == 0
+    ok = (
+        os.geteuid() == 0
+        and subprocess.run(["ip", "netns", "list"], capture_output=True, check=False).returncode == 0
+    )
     if not ok:
         msg = "needs root and `ip netns` to build test namespaces"
         if REQUIRE_ALL:
@@ -66,8 +67,13 @@ def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 class Pipework:
     """A ``pipework`` subprocess with its log captured to a file."""
 
-    def __init__(self, *args: str, cwd: str | None = None, env: dict[str, str] | None = None,
-                 prefix: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        prefix: list[str] | None = None,
+    ) -> None:
         self.args = list(args)
         self.log = tempfile.NamedTemporaryFile(prefix="pipework-", suffix=".log", delete=False)  # noqa: SIM115
         full_env = dict(os.environ)
@@ -75,7 +81,10 @@ class Pipework:
         full_env.update(env or {})
         self.proc = subprocess.Popen(
             [*(prefix or []), sys.executable, "-m", "pipework", *args],
-            stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd or ROOT, env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd or ROOT,
+            env=full_env,
         )
 
     def output(self) -> str:
@@ -91,8 +100,9 @@ class Pipework:
             if len(found) >= count:
                 return found[count - 1]
             if self.proc.poll() is not None:
-                raise AssertionError(f"pipework exited ({self.proc.returncode}) before logging {pattern!r}:\n"
-                                     + self.output())
+                raise AssertionError(
+                    f"pipework exited ({self.proc.returncode}) before logging {pattern!r}:\n" + self.output()
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {pattern!r} in the log after {timeout}s:\n" + self.output())
             time.sleep(0.02)
@@ -107,7 +117,9 @@ class Pipework:
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"pipework not listening on {host}:{port}:\n" + self.output()) from None
+                    raise AssertionError(
+                        f"pipework not listening on {host}:{port}:\n" + self.output()
+                    ) from None
                 time.sleep(0.02)
 
     def signal(self, sig: int) -> None:

@@ -45,8 +45,13 @@ class _ThreadServer:
 class TcpServer(_ThreadServer):
     """A TCP server running ``handler(reader, writer)`` per connection; records peer addresses."""
 
-    def __init__(self, handler: Callable[..., Coroutine[Any, Any, None]], host: str = "127.0.0.1",
-                 port: int = 0, backlog: int = 1024) -> None:
+    def __init__(
+        self,
+        handler: Callable[..., Coroutine[Any, Any, None]],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        backlog: int = 1024,
+    ) -> None:
         super().__init__()
 
         async def on_conn(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

@@ -49,14 +49,28 @@ def _seconds(s: str) -> float:
 
 def _common(p: argparse.ArgumentParser, serving: bool = True) -> None:
     p.add_argument("--log-level", choices=logs.LEVELS, default="info", help="least severe log level shown")
-    p.add_argument("--log-format", choices=logs.FORMATS, default="text", help="text, or one JSON object a line")
+    p.add_argument(
+        "--log-format", choices=logs.FORMATS, default="text", help="text, or one JSON object a line"
+    )
     if serving:
-        p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
-                       help="worker processes sharing the ports (SO_REUSEPORT); a supervisor restarts "
-                            "crashed ones (default 1: serve in this process)")
-        p.add_argument("--drain-timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                       help="on SIGTERM, how long open connections may finish (default 30)")
-        p.add_argument("--loop", choices=LOOPS, default="auto", help="event loop (default: uvloop when installed)")
+        p.add_argument(
+            "--workers",
+            type=_positive_int,
+            default=1,
+            metavar="N",
+            help="worker processes sharing the ports (SO_REUSEPORT); a supervisor restarts "
+            "crashed ones (default 1: serve in this process)",
+        )
+        p.add_argument(
+            "--drain-timeout",
+            type=_seconds,
+            default=30.0,
+            metavar="SECONDS",
+            help="on SIGTERM, how long open connections may finish (default 30)",
+        )
+        p.add_argument(
+            "--loop", choices=LOOPS, default="auto", help="event loop (default: uvloop when installed)"
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,32 +83,58 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"pipework {pipework.__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="serve a script (or the built-in demo)",
-                         description="Load SCRIPT and serve what it declares. SIGHUP reloads it; "
-                                     "SIGTERM drains open connections and exits.")
-    run.add_argument("script", nargs="?", help="a Python script using `import pipework as pw` "
-                                               "(default: the built-in demo)")
+    run = sub.add_parser(
+        "run",
+        help="serve a script (or the built-in demo)",
+        description="Load SCRIPT and serve what it declares. SIGHUP reloads it; "
+        "SIGTERM drains open connections and exits.",
+    )
+    run.add_argument(
+        "script", nargs="?", help="a Python script using `import pipework as pw` (default: the built-in demo)"
+    )
     run.add_argument("--watch", action="store_true", help="reload when the script file changes")
     _common(run)
 
-    check = sub.add_parser("check", help="load a script and report errors without serving",
-                           description="Exit 0 if SCRIPT loads, else print file:line: reason and exit 1.")
+    check = sub.add_parser(
+        "check",
+        help="load a script and report errors without serving",
+        description="Exit 0 if SCRIPT loads, else print file:line: reason and exit 1.",
+    )
     check.add_argument("script")
     _common(check, serving=False)
 
-    proxy = sub.add_parser("proxy", help="forward TCP (or UDP) to targets, round-robin",
-                           description="A TCP/UDP forwarder with no script. Each new connection "
-                                       "(or UDP peer) goes to the next --to target.")
-    proxy.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to accept on, e.g. 0.0.0.0:8000")
-    proxy.add_argument("--to", required=True, action="append", metavar="HOST:PORT", dest="targets",
-                       help="a target; repeat for several")
+    proxy = sub.add_parser(
+        "proxy",
+        help="forward TCP (or UDP) to targets, round-robin",
+        description="A TCP/UDP forwarder with no script. Each new connection "
+        "(or UDP peer) goes to the next --to target.",
+    )
+    proxy.add_argument(
+        "--listen", required=True, metavar="HOST:PORT", help="address to accept on, e.g. 0.0.0.0:8000"
+    )
+    proxy.add_argument(
+        "--to",
+        required=True,
+        action="append",
+        metavar="HOST:PORT",
+        dest="targets",
+        help="a target; repeat for several",
+    )
     proxy.add_argument("--udp", action="store_true", help="forward UDP datagrams instead of TCP")
-    proxy.add_argument("--bind", metavar="ADDRS",
-                       help="source address, or a pool (127.0.0.2-127.0.0.9, a CIDR, or a,b,c) to spread "
-                            "outbound connections over")
+    proxy.add_argument(
+        "--bind",
+        metavar="ADDRS",
+        help="source address, or a pool (127.0.0.2-127.0.0.9, a CIDR, or a,b,c) to spread "
+        "outbound connections over",
+    )
     proxy.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS")
-    proxy.add_argument("--idle-timeout", type=_seconds, default=0.0, metavar="SECONDS",
-                       help="close a connection idle this long both ways (default: never; UDP: 60)")
+    proxy.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="close a connection idle this long both ways (default: never; UDP: 60)",
+    )
     _common(proxy)
     return ap
 
@@ -107,14 +147,21 @@ def _serve(loader: Callable[[], Program], args: argparse.Namespace, first: Progr
         return _serve_here(loader, args, None, reuse_port=True, watch=None)
 
     if args.workers > 1:
+
         def check() -> None:
             loader()
+
         return Supervisor(args.workers, child, check, drain_timeout=args.drain_timeout, watch=watch).run()
     return _serve_here(loader, args, first, reuse_port=False, watch=watch)
 
 
-def _serve_here(loader: Callable[[], Program], args: argparse.Namespace, first: Program | None,
-                reuse_port: bool, watch: str | None) -> int:
+def _serve_here(
+    loader: Callable[[], Program],
+    args: argparse.Namespace,
+    first: Program | None,
+    reuse_port: bool,
+    watch: str | None,
+) -> int:
     pending = [first] if first is not None else []
 
     def load() -> Program:
@@ -180,9 +227,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def proxy_loader() -> Program:
             try:
-                return run_declarations("pipework proxy", lambda: proxy.declare(
-                    args.listen, args.targets, udp=args.udp, bind=args.bind,
-                    connect_timeout=args.connect_timeout, idle_timeout=args.idle_timeout))
+                return run_declarations(
+                    "pipework proxy",
+                    lambda: proxy.declare(
+                        args.listen,
+                        args.targets,
+                        udp=args.udp,
+                        bind=args.bind,
+                        connect_timeout=args.connect_timeout,
+                        idle_timeout=args.idle_timeout,
+                    ),
+                )
             except (ValueError, TypeError) as exc:
                 raise ScriptError(f"pipework proxy: {exc}") from exc
 

@@ -97,8 +97,11 @@ class Supervisor:
             index = self.pids.pop(pid, None)
             if index is None:
                 continue
-            how = (f"signal {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
-                   if os.WIFSIGNALED(status) else f"code {os.waitstatus_to_exitcode(status)}")
+            how = (
+                f"signal {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
+                if os.WIFSIGNALED(status)
+                else f"code {os.waitstatus_to_exitcode(status)}"
+            )
             if stopping:
                 log.info("worker %d (pid %d) exited with %s", index, pid, how)
                 continue

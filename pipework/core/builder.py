@@ -43,9 +43,7 @@ class Builder:
         return Layout(self.name, self._templates)
 
     def __getattr__(self, name: str) -> Any:
-        raise AttributeError(
-            f"no filter named {name!r}; known filters: {', '.join(sorted(_registered))}"
-        )
+        raise AttributeError(f"no filter named {name!r}; known filters: {', '.join(sorted(_registered))}")
 
 
 _registered: dict[str, Callable[..., Builder]] = {}

@@ -49,19 +49,22 @@ def adapt(fn: Any, nargs: int, what: str) -> Callback:
     """
     if not callable(fn):
         raise TypeError(f"{what} expects a function, got {type(fn).__name__}")
-    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
     n = _positional_count(fn)
     call: Callable[..., Any]
     if n is None or n == nargs + 1:
         call = fn
     elif n == nargs:
         if nargs == 0:
+
             def call(ctx: Any) -> Any:
                 return fn()
         elif nargs == 1:
+
             def call(a: Any, ctx: Any) -> Any:
                 return fn(a)
         else:
+
             def call(*args: Any) -> Any:
                 return fn(*args[:-1])
     else:

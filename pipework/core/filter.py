@@ -31,6 +31,8 @@ class Filter:
 
     __slots__ = ("_out", "cfg", "pipeline")
 
+    pipeline: Pipeline
+
     #: set True in subclasses that override :meth:`start`
     needs_start: ClassVar[bool] = False
 

@@ -61,7 +61,9 @@ class _TaskRun:
         p = self.spec.layout.spawn(ctx, output)
         holder.append(p)
         self.pipelines.add(p)
-        ctx.fail = lambda exc: log.error("task %s: %s", self.spec.layout.name or "(anonymous)", exc, exc_info=exc)
+        ctx.fail = lambda exc: log.error(
+            "task %s: %s", self.spec.layout.name or "(anonymous)", exc, exc_info=exc
+        )
         try:
             p.start()
         except Exception as exc:
@@ -158,8 +160,10 @@ class Worker:
         except OSError as exc:
             for _, lst in started:
                 lst.close()
-            raise ScriptError(f"{prog.source}: cannot listen on {spec.protocol} "
-                              f"{join_address(spec.host, spec.port)}: {exc.strerror or exc}") from exc
+            raise ScriptError(
+                f"{prog.source}: cannot listen on {spec.protocol} "
+                f"{join_address(spec.host, spec.port)}: {exc.strerror or exc}"
+            ) from exc
         new_keys = {s.key for s in prog.listens}
         for key, lst in list(self.listeners.items()):
             if key not in new_keys:
@@ -171,14 +175,14 @@ class Worker:
             self.listeners[(key[0], key[1], lst.port)] = lst
             log.info("listening on %s %s", key[0], lst.address)
         for spec in prog.listens:
-            lst = self.listeners.get(spec.key)
-            if lst is not None and id(lst) not in fresh:
-                lst.factory = self._factory(spec.layout, spec.protocol)
+            kept = self.listeners.get(spec.key)
+            if kept is not None and id(kept) not in fresh:
+                kept.factory = self._factory(spec.layout, spec.protocol)
                 o = spec.options
-                lst.max_connections = o.get("max_connections", 0)
-                lst.idle_timeout = o.get("idle_timeout", 60.0 if spec.protocol == "udp" else 0.0)
-                if isinstance(lst, TcpListener):
-                    lst.read_timeout = o.get("read_timeout", 0.0)
+                kept.max_connections = o.get("max_connections", 0)
+                kept.idle_timeout = o.get("idle_timeout", 60.0 if spec.protocol == "udp" else 0.0)
+                if isinstance(kept, TcpListener):
+                    kept.read_timeout = o.get("read_timeout", 0.0)
         for t in self.tasks:
             t.stop()
         self.tasks = [_TaskRun(spec) for spec in prog.tasks]
@@ -201,7 +205,12 @@ class Worker:
             log.error("reload failed, the previous script keeps serving: %s", exc)
             return False
         self.reloads += 1
-        log.info("reloaded %s (%d listeners, %d open sessions kept)", prog.source, len(self.listeners), len(self.sessions))
+        log.info(
+            "reloaded %s (%d listeners, %d open sessions kept)",
+            prog.source,
+            len(self.listeners),
+            len(self.sessions),
+        )
         return True
 
     # -- main ---------------------------------------------------------------------------------
@@ -262,7 +271,9 @@ class Worker:
                 if inspect.isawaitable(r):
                     await r
             except Exception as exc:
-                log.error("on_exit callback %s failed: %s", getattr(cb, "__qualname__", cb), exc, exc_info=exc)
+                log.error(
+                    "on_exit callback %s failed: %s", getattr(cb, "__qualname__", cb), exc, exc_info=exc
+                )
 
     async def _watch(self, path: str) -> None:
         def stamp() -> tuple[float, int] | None:

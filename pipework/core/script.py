@@ -79,7 +79,9 @@ LISTEN_OPTIONS = {
 
 def _current(what: str) -> Program:
     if not _loading:
-        raise RuntimeError(f"pw.{what}() declares part of a script: call it in a script run by `pipework run`")
+        raise RuntimeError(
+            f"pw.{what}() declares part of a script: call it in a script run by `pipework run`"
+        )
     return _loading[-1]
 
 
@@ -183,5 +185,7 @@ def load_file(path: str) -> Program:
         file, line = _locate(exc, path)
         raise ScriptError(f"{file}:{line}: {describe(exc)}", file, line) from exc
     if not prog.listens and not prog.tasks:
-        raise ScriptError(f"{path}:1: the script declares nothing to run: call pw.listen() or pw.task()", path, 1)
+        raise ScriptError(
+            f"{path}:1: the script declares nothing to run: call pw.listen() or pw.task()", path, 1
+        )
     return prog

@@ -85,10 +85,9 @@ class InboundSession:
         t = type(evt)
         if t is Data:
             self.conn.write(evt.data)  # type: ignore[attr-defined]
-        elif t is StreamEnd:
-            if not self.output_ended:
-                self.output_ended = True
-                self.conn.close()
+        elif t is StreamEnd and not self.output_ended:
+            self.output_ended = True
+            self.conn.close()
 
     def _fail(self, exc: BaseException) -> None:
         log.error("%s: %s: %s", self.context, type(exc).__name__, exc, exc_info=exc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 from .builder import Builder, LayoutLike, as_layout, register
@@ -166,7 +166,7 @@ class _Response:
 class Demux(Filter):
     """One sub-pipeline per message; responses in the order the messages came."""
 
-    __slots__ = ("current", "ended", "queue", "_hold_taken")
+    __slots__ = ("_hold_taken", "current", "ended", "queue")
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
@@ -183,7 +183,9 @@ class Demux(Filter):
             if len(self.queue) > DEMUX_MAX_PENDING and not self._hold_taken:
                 self._hold_taken = True
                 self.pipeline.context.valve.close()
-            p = self.current = r.pipeline = self.cfg.layout.spawn(self.pipeline.context, lambda e, r=r: self._on_sub(r, e))
+            p = self.current = r.pipeline = self.cfg.layout.spawn(
+                self.pipeline.context, lambda e, r=r: self._on_sub(r, e)
+            )
             p.start()
             p.input(evt)
         elif t is StreamEnd:
@@ -321,7 +323,11 @@ class Mux(Filter):
         if s is None or s.pipeline.closed:
             cfg: _MuxCfg = self.cfg
             ctx = self.pipeline.context
-            key = cfg.key.call(evt, ctx) if isinstance(cfg.key, Callback) else (ctx if cfg.key is None else cfg.key)
+            key = (
+                cfg.key.call(evt, ctx)
+                if isinstance(cfg.key, Callback)
+                else (ctx if cfg.key is None else cfg.key)
+            )
             s = cfg.sessions.get(key)
             if s is None or s.pipeline.closed:
                 s = cfg.sessions[key] = _MuxSession(cfg, key)
@@ -357,7 +363,7 @@ class Mux(Filter):
         if self.ended:
             return
         if type(evt) is StreamEnd:
-            self._finish(evt)  # type: ignore[arg-type]
+            self._finish(evt)
             return
         self._out(evt)
         if type(evt) is MessageEnd and self.input_end is not None and not self._pending():
@@ -434,7 +440,9 @@ def demux(self: Builder, target: LayoutLike | None = None) -> Builder:
     return self.add("demux", Demux, _One(layout), subs)
 
 
-def mux(self: Builder, target: LayoutLike | None = None, key: Any = None, idle: float = MUX_IDLE_SECONDS) -> Builder:
+def mux(
+    self: Builder, target: LayoutLike | None = None, key: Any = None, idle: float = MUX_IDLE_SECONDS
+) -> Builder:
     """Merge messages onto a shared sub-pipeline chosen by ``key``.
 
     ``key`` is a constant or a function of the first event of a message (and the context); by

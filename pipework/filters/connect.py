@@ -133,7 +133,9 @@ class Connect(Filter):
         c = self.conn
         if error and c is not None and not c.connected and not self.ended:
             ob = self.pipeline.context.outbound
-            log.warning("%r: connect to %s failed: %s", self.pipeline.context, ob.target if ob else "?", error)
+            log.warning(
+                "%r: connect to %s failed: %s", self.pipeline.context, ob.target if ob else "?", error
+            )
         self._end(StreamEnd(error))
         self._release()
 
@@ -211,8 +213,11 @@ def connect(
             raise TypeError("connect(): the target function must be a plain function, not async")
     else:
         cfg.host, cfg.port = _target(target)
-    for name, value in (("connect_timeout", connect_timeout), ("idle_timeout", idle_timeout),
-                        ("read_timeout", read_timeout)):
+    for name, value in (
+        ("connect_timeout", connect_timeout),
+        ("idle_timeout", idle_timeout),
+        ("read_timeout", read_timeout),
+    ):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"connect(): {name} must be a number of seconds >= 0, not {value!r}")
         setattr(cfg, name, float(value))

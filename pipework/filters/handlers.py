@@ -19,7 +19,18 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from ..core import Builder, Data, Event, EventQueue, Filter, MessageEnd, MessageStart, StreamEnd, register, to_events
+from ..core import (
+    Builder,
+    Data,
+    Event,
+    EventQueue,
+    Filter,
+    MessageEnd,
+    MessageStart,
+    StreamEnd,
+    register,
+    to_events,
+)
 from ..core.callback import Callback, adapt
 from ..net import spawn
 
@@ -172,7 +183,9 @@ def _make(kind: str, replace: bool) -> Any:
         return self.add(name, Handle, cfg)
 
     method.__name__ = name
-    method.__doc__ = f"{'Replace' if replace else 'Look at'} each {kind.replace('_', ' ')} event (see pipework.filters.handlers)."
+    what = kind.replace("_", " ")
+    verb_s = "Replace" if replace else "Look at"
+    method.__doc__ = f"{verb_s} each {what} event (see pipework.filters.handlers)."
     return method
 
 
@@ -195,8 +208,11 @@ def on_end(self: Builder, callback: Any) -> Builder:
 
 
 register(
-    **{f"{v}_{k}": _make(k, v == "replace") for v in ("handle", "replace")
-       for k in ("stream_start", "data", "message_start", "message_end", "stream_end")},
+    **{
+        f"{v}_{k}": _make(k, v == "replace")
+        for v in ("handle", "replace")
+        for k in ("stream_start", "data", "message_start", "message_end", "stream_end")
+    },
     on_start=on_start,
     on_end=on_end,
 )

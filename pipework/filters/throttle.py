@@ -36,7 +36,7 @@ class ThrottleDataRate(Filter):
             if type(evt) is not Data:
                 self._out(evt)
                 return
-            data = evt.data  # type: ignore[attr-defined]
+            data = evt.data
             got = int(self.bucket.take(len(data), asyncio.get_running_loop().time()))
             if got >= len(data):
                 self._out(evt)
@@ -61,7 +61,7 @@ class ThrottleDataRate(Filter):
             while q:
                 evt = q.events[0]
                 if type(evt) is Data:
-                    data = evt.data  # type: ignore[attr-defined]
+                    data = evt.data
                     got = int(self.bucket.take(len(data), loop.time()))
                     if got < len(data):
                         if got > 0:

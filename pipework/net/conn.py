@@ -69,7 +69,8 @@ class Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
         self._loop = loop = asyncio.get_running_loop()
         transport.set_write_buffer_limits(  # type: ignore[attr-defined]
-            high=self.write_high, low=min(WRITE_LOW, self.write_high // 4))
+            high=self.write_high, low=min(WRITE_LOW, self.write_high // 4)
+        )
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = (peer[0], peer[1])

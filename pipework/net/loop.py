@@ -20,11 +20,12 @@ def loop_factory(kind: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:
     if kind in ("auto", "uvloop"):
         try:
             import uvloop
-        except ImportError:
+        except ImportError as exc:
             if kind == "uvloop":
-                raise RuntimeError("--loop uvloop asked for, but uvloop is not installed: pip install uvloop")
+                msg = "--loop uvloop asked for, but uvloop is not installed: pip install uvloop"
+                raise RuntimeError(msg) from exc
         else:
-            return uvloop.new_event_loop  # type: ignore[no-any-return]
+            return uvloop.new_event_loop
     return asyncio.new_event_loop
 
 

@@ -62,7 +62,9 @@ class Outbound(Connection):
                 if isinstance(self.bind, SourcePool):
                     await self._connect_from_pool(loop, self.bind)
                 elif self.bind:
-                    await loop.create_connection(lambda: self, self.host, self.port, local_addr=(self.bind, 0))
+                    await loop.create_connection(
+                        lambda: self, self.host, self.port, local_addr=(self.bind, 0)
+                    )
                 else:
                     await loop.create_connection(lambda: self, self.host, self.port)
         except asyncio.CancelledError:
@@ -107,7 +109,9 @@ class Outbound(Connection):
                 sock.close()
                 raise
             return
-        raise last if last is not None else OSError(errno.EADDRNOTAVAIL, "no usable address in the source pool")
+        raise (
+            last if last is not None else OSError(errno.EADDRNOTAVAIL, "no usable address in the source pool")
+        )
 
     def _give_up(self, error: str | None) -> None:
         if self.closed:

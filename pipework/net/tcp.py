@@ -67,7 +67,7 @@ class _Inbound(Connection):
         if lst.max_connections and lst.active >= lst.max_connections:
             lst.rejected += 1
             self.closed = True
-            transport.abort()
+            transport.abort()  # type: ignore[attr-defined]
             return
         lst.active += 1
         lst.accepted += 1
@@ -76,7 +76,7 @@ class _Inbound(Connection):
             self.handler = lst.factory(self)
         except Exception as exc:
             log.error("%s: cannot start a session: %s", lst.address, exc, exc_info=exc)
-            transport.abort()
+            transport.abort()  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:

@@ -153,7 +153,7 @@ class UdpListener(asyncio.DatagramProtocol):
         if self.port == 0:
             self.port = transport.get_extra_info("sockname")[1]
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         s = self._sessions.get(addr)
         if s is None:
             if not self.accepting:
@@ -267,10 +267,12 @@ class UdpOutbound(asyncio.DatagramProtocol, _Timed):
         if self.handler is not None:
             self.handler.on_connect()  # type: ignore[attr-defined]
         while self._pending:
-            transport.sendto(self._pending.popleft())
+            transport.sendto(  # type: ignore[attr-defined]
+                self._pending.popleft()
+            )
         self._arm()
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self._last = self._loop.time()
         if self.handler is not None:
             self.handler.on_data(data)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import collections
-import os
 import shutil
 import socket
 import subprocess
 import sys
-import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +20,9 @@ def test_pool_spreads_connections_over_its_addresses(pipework) -> None:
     backend = TcpServer(echo)
     try:
         port = free_port()
-        p = pipework("proxy", "--listen", f"127.0.0.1:{port}", "--to", backend.address,
-                     "--bind", "127.0.0.2-127.0.0.9")
+        p = pipework(
+            "proxy", "--listen", f"127.0.0.1:{port}", "--to", backend.address, "--bind", "127.0.0.2-127.0.0.9"
+        )
         p.wait_log("listening on tcp")
         socks = []
         try:
@@ -104,22 +102,30 @@ def netns() -> Iterator[str]:
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40019"],
-                       check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40019"],
+            check=True,
+        )
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 def ns_python(ns: str, code: str, *args: str, **kw: object) -> subprocess.Popen[str]:
-    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kw,
+    )  # type: ignore[call-overload]
 
 
 @pytest.mark.netns
 @pytest.mark.parametrize(("bind", "expect_all"), [(None, False), ("127.0.0.2-127.0.0.9", True)])
-def test_pool_goes_past_the_port_range(pipework, netns: str, tmp_path: Path, bind: str | None,
-                                       expect_all: bool) -> None:
+def test_pool_goes_past_the_port_range(
+    pipework, netns: str, tmp_path: Path, bind: str | None, expect_all: bool
+) -> None:
     assert shutil.which("ip")
     backend = ns_python(netns, NS_BACKEND, "9000")
     try:

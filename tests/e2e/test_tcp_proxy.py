@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-
 from helpers import free_port
 from peers import TcpServer, digest, echo, greeter, pattern
 

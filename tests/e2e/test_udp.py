@@ -13,8 +13,18 @@ def test_udp_echo_through_the_proxy(pipework, loop_kind: str) -> None:
     a, b = UdpEcho(b"A:"), UdpEcho(b"B:")
     try:
         port = free_port(kind=socket.SOCK_DGRAM)
-        p = pipework("proxy", "--udp", "--listen", f"127.0.0.1:{port}", "--to", a.address, "--to", b.address,
-                     "--loop", loop_kind)
+        p = pipework(
+            "proxy",
+            "--udp",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--to",
+            a.address,
+            "--to",
+            b.address,
+            "--loop",
+            loop_kind,
+        )
         p.wait_log("listening on udp")
         clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
         try:
@@ -33,7 +43,8 @@ def test_udp_echo_through_the_proxy(pipework, loop_kind: str) -> None:
         finally:
             for c in clients:
                 c.close()
-        assert len({peer for peer in a.peers}) == 1 and len({peer for peer in b.peers}) == 1
+        assert len({peer for peer in a.peers}) == 1
+        assert len({peer for peer in b.peers}) == 1
     finally:
         a.close()
         b.close()
@@ -43,7 +54,9 @@ def test_udp_sessions_expire_when_idle(pipework) -> None:
     a = UdpEcho(b"")
     try:
         port = free_port(kind=socket.SOCK_DGRAM)
-        p = pipework("proxy", "--udp", "--listen", f"127.0.0.1:{port}", "--to", a.address, "--idle-timeout", "0.3")
+        p = pipework(
+            "proxy", "--udp", "--listen", f"127.0.0.1:{port}", "--to", a.address, "--idle-timeout", "0.3"
+        )
         p.wait_log("listening on udp")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
             c.settimeout(5)

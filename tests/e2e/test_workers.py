@@ -50,7 +50,8 @@ def test_workers_share_the_port_and_a_killed_one_is_restarted(pipework, tmp_path
     p.wait_log(r"worker 1 \(pid \d+\) exited with signal SIGKILL; restarting")
     p.wait_log("listening on tcp", count=3)
     new = worker_pids(p.output())
-    assert len(new) == 3 and new[2] not in pids
+    assert len(new) == 3
+    assert new[2] not in pids
     # every connection is served while and after the worker is replaced
     for _ in range(20):
         assert greet(port).startswith("v1 pid=")
@@ -63,23 +64,27 @@ def test_workers_share_the_port_and_a_killed_one_is_restarted(pipework, tmp_path
 
     script.write_text("import pipework as pw\nraise RuntimeError('broken on purpose')\n")
     p.signal(signal.SIGHUP)
-    p.wait_log(r"reload refused, the workers keep the running script: .*w\.py:2: RuntimeError: broken on purpose")
+    p.wait_log(
+        r"reload refused, the workers keep the running script: .*w\.py:2: RuntimeError: broken on purpose"
+    )
     assert greet(port).startswith("v2 pid=")
 
     assert p.stop() == 0
     assert "all workers stopped" in p.output()
     for pid in new[1:]:
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        assert not Path(f"/proc/{pid}").exists()
 
 
 def test_workers_serve_udp_too(pipework, tmp_path: Path) -> None:
     port = free_port(kind=socket.SOCK_DGRAM)
     script = tmp_path / "u.py"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         import pipework as pw
         pw.listen("127.0.0.1:{port}", pw.pipeline(lambda p: p.replace_data(lambda d: d.upper())),
                   protocol="udp")
-    """))
+    """)
+    )
     p = pipework("run", str(script), "--workers", "2")
     p.wait_log("listening on udp", count=2)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

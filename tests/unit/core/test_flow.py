@@ -16,9 +16,11 @@ def test_valve_pauses_once_and_resumes_when_every_hold_is_released() -> None:
     b.take()
     assert calls == ["pause"]
     a.release()
-    assert calls == ["pause"] and v.paused
+    assert calls == ["pause"]
+    assert v.paused
     b.release()
-    assert calls == ["pause", "resume"] and not v.paused
+    assert calls == ["pause", "resume"]
+    assert not v.paused
     b.release()
     assert calls == ["pause", "resume"]
 
@@ -36,12 +38,15 @@ def test_event_queue_holds_the_reader_past_its_limit() -> None:
     q.push(Data(b"12345"))
     assert calls == []
     q.push(Data(b"123456"))
-    assert calls == ["pause"] and q.size == 11
+    assert calls == ["pause"]
+    assert q.size == 11
     assert q.pop() == MessageStart()
     assert q.pop() == Data(b"12345")
     assert calls == ["pause"]  # 6 bytes left, above low
     q.pop()
-    assert calls == ["pause", "resume"] and q.size == 0 and not q
+    assert calls == ["pause", "resume"]
+    assert q.size == 0
+    assert not q
 
 
 def test_event_queue_clear_releases() -> None:

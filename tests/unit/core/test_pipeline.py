@@ -31,18 +31,30 @@ def test_empty_layout_passes_events_through() -> None:
 
 def test_filters_run_in_order() -> None:
     layout = pw.pipeline(
-        lambda p: p.replace_data(lambda d: d + b"1").replace_data(lambda d: d + b"2").replace_data(lambda d: d + b"3")
+        lambda p: (
+            p.replace_data(lambda d: d + b"1")
+            .replace_data(lambda d: d + b"2")
+            .replace_data(lambda d: d + b"3")
+        )
     )
     assert run(layout, [Data(b"x"), StreamEnd()]) == [Data(b"x123"), StreamEnd()]
 
 
 def test_event_order_through_nested_sub_pipelines() -> None:
     seen: list[str] = []
-    inner = pw.pipeline(lambda p: p.handle_data(lambda d: seen.append(f"inner {d.decode()}")).replace_data(
-        lambda d: d.upper()))
+    inner = pw.pipeline(
+        lambda p: p.handle_data(lambda d: seen.append(f"inner {d.decode()}")).replace_data(
+            lambda d: d.upper()
+        )
+    )
     middle = pw.pipeline(lambda p: p.handle_data(lambda d: seen.append(f"middle {d.decode()}")).link(inner))
-    outer = pw.pipeline(lambda p: p.handle_data(lambda d: seen.append(f"outer {d.decode()}")).link(middle)
-                        .handle_data(lambda d: seen.append(f"after {d.decode()}")))
+    outer = pw.pipeline(
+        lambda p: (
+            p.handle_data(lambda d: seen.append(f"outer {d.decode()}"))
+            .link(middle)
+            .handle_data(lambda d: seen.append(f"after {d.decode()}"))
+        )
+    )
     out = run(outer, [Data(b"a"), Data(b"b"), StreamEnd()])
     assert out == [Data(b"A"), Data(b"B"), StreamEnd()]
     assert seen == ["outer a", "middle a", "inner a", "after A", "outer b", "middle b", "inner b", "after B"]
@@ -64,7 +76,7 @@ def test_to_after_a_step_without_sub_pipeline() -> None:
 
 
 def test_unknown_filter_names_the_known_ones() -> None:
-    with pytest.raises(AttributeError, match="no filter named 'conect'.*connect"):
+    with pytest.raises(AttributeError, match=r"no filter named 'conect'.*connect"):
         pw.pipeline(lambda p: p.conect("x:1"))
 
 
@@ -94,8 +106,10 @@ def test_branch_default_and_context_argument() -> None:
 
 
 def test_pipe_with_selector_and_targets() -> None:
-    targets = {"up": pw.pipeline(lambda p: p.replace_data(lambda d: d.upper())),
-               "rev": pw.pipeline(lambda p: p.replace_data(lambda d: d[::-1]))}
+    targets = {
+        "up": pw.pipeline(lambda p: p.replace_data(lambda d: d.upper())),
+        "rev": pw.pipeline(lambda p: p.replace_data(lambda d: d[::-1])),
+    }
     layout = pw.pipeline(lambda p: p.pipe(lambda e: "up" if e.data[:1] == b"u" else "rev", targets))
     assert run(layout, [Data(b"uab")]) == [Data(b"UAB")]
     assert run(layout, [Data(b"xab")]) == [Data(b"bax")]
@@ -120,8 +134,11 @@ def test_fork_copies_and_passes_originals() -> None:
 
 def test_demux_one_sub_pipeline_per_message() -> None:
     contexts = []
-    sub = pw.pipeline(lambda p: p.handle_message_start(lambda e, ctx: contexts.append(ctx)).replace_message_start(
-        lambda e: MessageStart(f"re:{e.head}")))
+    sub = pw.pipeline(
+        lambda p: p.handle_message_start(lambda e, ctx: contexts.append(ctx)).replace_message_start(
+            lambda e: MessageStart(f"re:{e.head}")
+        )
+    )
     layout = pw.pipeline(lambda p: p.demux(sub))
     ctx = Context()
     out = run(layout, [*msg(1, b"a"), *msg(2, b"b"), StreamEnd()], ctx)
@@ -147,8 +164,11 @@ async def test_demux_puts_late_responses_back_in_order() -> None:
 
 async def test_mux_merges_streams_and_returns_each_its_response() -> None:
     seen_by_session: list = []
-    session = pw.pipeline(lambda p: p.handle_message_start(lambda e: seen_by_session.append(e.head))
-                          .replace_message_start(lambda e: MessageStart(f"re:{e.head}")))
+    session = pw.pipeline(
+        lambda p: p.handle_message_start(lambda e: seen_by_session.append(e.head)).replace_message_start(
+            lambda e: MessageStart(f"re:{e.head}")
+        )
+    )
     layout = pw.pipeline(lambda p: p.mux(session, key="shared"))
     outs: list[list] = [[], []]
     ps = [layout.spawn(Context(), outs[i].append) for i in range(2)]

@@ -22,11 +22,13 @@ def run(layout: pw.Layout, events: list, ctx: Context | None = None) -> list:
 def test_handle_calls_back_and_passes_events() -> None:
     seen: list = []
     layout = pw.pipeline(
-        lambda p: p.handle_stream_start(lambda e: seen.append(("start", e)))
-        .handle_data(lambda d: seen.append(("data", d)))
-        .handle_message_start(lambda e: seen.append(("ms", e.head)))
-        .handle_message_end(lambda e: seen.append(("me", e.tail)))
-        .handle_stream_end(lambda e: seen.append(("end", e.error)))
+        lambda p: (
+            p.handle_stream_start(lambda e: seen.append(("start", e)))
+            .handle_data(lambda d: seen.append(("data", d)))
+            .handle_message_start(lambda e: seen.append(("ms", e.head)))
+            .handle_message_end(lambda e: seen.append(("me", e.tail)))
+            .handle_stream_end(lambda e: seen.append(("end", e.error)))
+        )
     )
     evts = [MessageStart("h"), Data(b"x"), MessageEnd("t"), StreamEnd("Oops")]
     assert run(layout, evts) == evts
@@ -34,8 +36,11 @@ def test_handle_calls_back_and_passes_events() -> None:
 
 
 def test_replace_data_results() -> None:
-    layout = pw.pipeline(lambda p: p.replace_data(lambda d: {b"drop": None, b"two": [b"1", b"2"],
-                                                            b"str": "s", b"msg": Message("h", b"b")}[d]))
+    layout = pw.pipeline(
+        lambda p: p.replace_data(
+            lambda d: {b"drop": None, b"two": [b"1", b"2"], b"str": "s", b"msg": Message("h", b"b")}[d]
+        )
+    )
     out = run(layout, [Data(b"drop"), Data(b"two"), Data(b"str"), Data(b"msg")])
     assert out == [Data(b"1"), Data(b"2"), Data(b"s"), MessageStart("h"), Data(b"b"), MessageEnd()]
 
@@ -91,7 +96,14 @@ async def test_async_callbacks_keep_event_order() -> None:
         return d.upper()
 
     layout = pw.pipeline(lambda p: p.replace_data(slow_upper))
-    out = run(layout, [Data(b"a"), Data(b"b"), StreamEnd(), ])
+    out = run(
+        layout,
+        [
+            Data(b"a"),
+            Data(b"b"),
+            StreamEnd(),
+        ],
+    )
     assert out == []
     await asyncio.sleep(0.05)
     assert out == [Data(b"A"), Data(b"B"), StreamEnd()]
