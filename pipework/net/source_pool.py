@@ -61,6 +61,7 @@ class SourcePool:
         self.addresses = parse_addresses(addresses)
         self.active = dict.fromkeys(self.addresses, 0)
         self.failures = dict.fromkeys(self.addresses, 0)
+        self._turn = -1
 
     def __repr__(self) -> str:
         return f"SourcePool({len(self.addresses)} addresses)"
@@ -69,6 +70,10 @@ class SourcePool:
         """Addresses of ``family`` (AF_INET / AF_INET6), least used first."""
         v6 = family == socket.AF_INET6
         addrs = [a for a in self.addresses if (":" in a) == v6]
+        # rotate first, so that among equally used addresses each gets its turn (this spreads the
+        # TIME_WAIT ports that closed connections leave behind too)
+        self._turn = (self._turn + 1) % max(1, len(addrs))
+        addrs = addrs[self._turn :] + addrs[: self._turn]
         addrs.sort(key=self.active.__getitem__)
         return addrs
 
