@@ -52,10 +52,18 @@ _registered: dict[str, Callable[..., Builder]] = {}
 def register(**methods: Callable[..., Builder]) -> None:
     """Make each ``name=function`` a builder method ``p.name(...)``."""
     for name, fn in methods.items():
-        if name in _registered and _registered[name] is not fn:
-            raise ValueError(f"filter method {name!r} registered twice")
+        if name in Builder.__dict__ and name not in _registered:
+            raise ValueError(f"{name!r} is a builder method of its own and cannot be a filter")
+        old = _registered.get(name)
+        if old is not None and old is not fn and _origin(old) != _origin(fn):
+            # the same function again (a script reloaded) replaces the old one; another clashes
+            raise ValueError(f"filter method {name!r} is already registered by {_origin(old)}")
         _registered[name] = fn
         setattr(Builder, name, fn)
+
+
+def _origin(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
 
 
 def registered() -> list[str]:
