@@ -30,6 +30,11 @@ def test_there_are_snippets() -> None:
 def test_snippet_loads(tmp_path: Path, where: str, code: str) -> None:
     script = tmp_path / "snippet.py"
     script.write_text(code)
-    r = subprocess.run([sys.executable, "-m", "pipework", "check", str(script)], capture_output=True,
-                       text=True, timeout=30, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "pipework", "check", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert r.returncode == 0, f"{where}:\n{r.stdout}{r.stderr}"
