@@ -90,7 +90,7 @@ def test_registering_a_filter_name_twice_from_elsewhere_is_refused() -> None:
     def connect(self: object) -> object:
         return self
 
-    with pytest.raises(ValueError, match="already registered by pipework.filters.connect"):
+    with pytest.raises(ValueError, match=r"already registered by pipework\.filters\.connect"):
         pw.register(connect=connect)
     with pytest.raises(ValueError, match="builder method of its own"):
         pw.register(to=connect)
