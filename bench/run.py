@@ -75,6 +75,10 @@ def listening(port: int) -> bool:
     return any(f[1] == wanted and f[3] == "0A" for f in (line.split() for line in lines))
 
 
+def log_file(logdir: Path, name: str) -> Path:
+    return logdir / f"{name}.log"
+
+
 def log_tail(log: Path, lines: int = 15) -> str:
     """The last lines of a process log, indented for an error message."""
     text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
@@ -82,25 +86,27 @@ def log_tail(log: Path, lines: int = 15) -> str:
 
 
 def stop(name: str, proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group of proc, SIGKILL it if it has not exited within STOP_TIMEOUT."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            print(f"  {name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM: killed", file=sys.stderr)
+    """SIGTERM the process group of proc; SIGKILL what is left of it after STOP_TIMEOUT."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"  {name} did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM: killed", file=sys.stderr)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # also any child that outlived its parent
+    proc.wait(STOP_TIMEOUT)
 
 
 @contextlib.contextmanager
-def running(name: str, argv: Sequence[str], cpu: int, port: int, logdir: Path) -> Iterator[int]:
-    """Run argv pinned to cpu until the with-block ends; yield its pid once it listens on port.
+def running(name: str, argv: Sequence[str], cpu: int, port: int,
+            logdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run argv pinned to cpu until the with-block ends; yield the process once it listens on port.
 
     The process gets its own process group, so workers it forks are stopped with it.
     Raises BenchError if it exits or does not listen within STARTUP_TIMEOUT.
     """
-    log = logdir / f"{name}.log"
+    log = log_file(logdir, name)
     with log.open("ab") as out:
         proc = subprocess.Popen(["taskset", "-c", str(cpu), *argv], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -110,7 +116,7 @@ def running(name: str, argv: Sequence[str], cpu: int, port: int, logdir: Path) -
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise BenchError(f"{name} did not start listening on port {port}:\n{log_tail(log)}")
             time.sleep(0.02)
-        yield proc.pid
+        yield proc
     finally:
         stop(name, proc)
 
@@ -229,7 +235,8 @@ def nginx_server(port: int, backend: int, work: Path) -> list[str]:
     return ["nginx", "-p", str(work), "-c", str(conf)]
 
 
-Command = Callable[[int, int, Path], list[str]]
+Command = Callable[[int, int, Path], list[str]]  # (listen port, backend port, work dir) -> argv
+# name -> (how to start it, the tools it needs besides taskset)
 SERVERS: dict[str, tuple[Command, tuple[str, ...]]] = {
     "pipework": (pipework_server, ()),
     "haproxy": (haproxy_server, ("haproxy",)),
@@ -312,7 +319,7 @@ def check_http(port: int) -> None:
         conn.request("GET", "/")
         resp = conn.getresponse()
         body = resp.read()
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise BenchError(f"GET through port {port} failed: {exc}") from exc
     finally:
         conn.close()
@@ -322,7 +329,6 @@ def check_http(port: int) -> None:
 
 def wrk(port: int, cpu: int, duration: int, extra: Sequence[str] = ()) -> Load:
     """wrk, one thread, CONNECTIONS connections, against the server on port."""
-    check_http(port)
     out = run_tool(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", *extra,
                     f"http://127.0.0.1:{port}/"], cpu, duration)
     return parse_wrk(out)
@@ -342,10 +348,7 @@ def bulk(port: int, cpu: int, duration: int) -> Load:
     """One iperf3 TCP stream from client to server through the server under test."""
     out = run_tool(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(duration), "-J",
                     "--connect-timeout", "5000"], cpu, duration)
-    report = json.loads(out)
-    if "error" in report:
-        raise BenchError(f"iperf3: {report['error']}")
-    received = report["end"]["sum_received"]
+    received = json.loads(out)["end"]["sum_received"]  # iperf3 exits non-zero on errors
     return Load(received["bytes"] / MIB, received["bits_per_second"] / 1e9)
 
 
@@ -355,19 +358,25 @@ class Test:
 
     title: str
     rate_label: str
-    unit: str
-    backend: Callable[[int, Path], list[str]]
+    unit: str  # of the work CPU time is divided by
+    backend: Callable[[int, Path], list[str]]  # (port, work dir) -> argv
     tools: tuple[str, ...]
-    measure: Callable[[int, int, int], Load]
+    measure: Callable[[int, int, int], Load]  # (port, cpu, duration) -> what the load tool saw
+    check: Callable[[int], None] | None = None  # proves forwarding works before load is applied
+    latency: bool = True  # whether the load tool reports latency percentiles
+    rate_digits: int = 0
 
 
 TESTS = {
-    "rps": Test("request rate: keep-alive HTTP, 1 KiB responses, wrk -t1 -c50", "req/s", "req",
-                nginx_backend, ("nginx", "wrk"), request_rate),
-    "bulk": Test("bulk throughput: one iperf3 TCP stream", "Gbit/s", "MiB",
-                 iperf3_backend, ("iperf3",), bulk),
-    "connrate": Test("connection rate: one request per connection, wrk -t1 -c50", "conn/s", "conn",
-                     nginx_backend, ("nginx", "wrk"), connection_rate),
+    "rps": Test(title=f"request rate: keep-alive HTTP, 1 KiB responses, wrk -t1 -c{CONNECTIONS}",
+                rate_label="req/s", unit="req", backend=nginx_backend, tools=("nginx", "wrk"),
+                measure=request_rate, check=check_http),
+    "bulk": Test(title="bulk throughput: one iperf3 TCP stream, client to server",
+                 rate_label="Gbit/s", unit="MiB", backend=iperf3_backend, tools=("iperf3",),
+                 measure=bulk, latency=False, rate_digits=2),
+    "connrate": Test(title=f"connection rate: one request per connection, wrk -t1 -c{CONNECTIONS}",
+                     rate_label="conn/s", unit="conn", backend=nginx_backend, tools=("nginx", "wrk"),
+                     measure=connection_rate, check=check_http),
 }
 
 
@@ -391,11 +400,16 @@ Results = dict[str, dict[str, Sample | str]]  # test -> server -> sample, or why
 def measure(test: Test, server: str, backend: int, opts: Options, work: Path) -> Sample:
     """Start server forwarding to backend, drive test's load through it, return the sample."""
     port = free_port()
+    name = f"{server}-{port}"
     argv = SERVERS[server][0](port, backend, work)
-    with running(f"{server}-{port}", argv, opts.server_cpu, port, work) as pid:
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    with running(name, argv, opts.server_cpu, port, work) as proc:
+        if test.check:
+            test.check(port)
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         load = test.measure(port, opts.load_cpu, opts.duration)
-        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited during the run:\n{log_tail(log_file(work, name))}")
     return Sample(load, cpu1 - cpu0, t1 - t0)
 
 
@@ -438,21 +452,24 @@ Table = tuple[list[str], list[list[str]]]
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
+    """A number with thousands separators, or "-" for none."""
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def result_table(name: str, samples: dict[str, Sample | str]) -> Table:
     """One row per server: rate, latency, CPU per unit of work and CPU load."""
     test = TESTS[name]
-    head = ["server", test.rate_label, "p50 ms", "p99 ms", f"CPU µs/{test.unit}", "CPU %", "errors"]
+    latency_head = ["p50 ms", "p99 ms"] if test.latency else []
+    head = ["server", test.rate_label, *latency_head, f"CPU µs/{test.unit}", "CPU %", "errors"]
     rows = []
     for server, s in samples.items():
         if isinstance(s, str):
-            rows.append([server, "failed", "", "", "", "", s.splitlines()[0]])
+            rows.append([server, "failed", *["-"] * (len(head) - 2)])
             continue
-        rate_digits = 2 if test.rate_label == "Gbit/s" else 0
-        rows.append([server, fmt(s.load.rate, rate_digits), fmt(s.load.p50_ms, 2), fmt(s.load.p99_ms, 2),
-                     fmt(s.cpu_us_per_unit), fmt(s.cpu_percent, 0), str(s.load.errors)])
+        rate = fmt(s.load.rate, test.rate_digits)
+        latency = [fmt(s.load.p50_ms, 2), fmt(s.load.p99_ms, 2)] if test.latency else []
+        cpu = [fmt(s.cpu_us_per_unit), fmt(s.cpu_percent, 0)]
+        rows.append([server, rate, *latency, *cpu, str(s.load.errors)])
     return head, rows
 
 
@@ -504,6 +521,11 @@ def first_line(argv: Sequence[str]) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[0]
 
 
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was besides this run."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def environment(opts: Options) -> list[str]:
     """Facts about the machine and software, for the report's header."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -512,13 +534,12 @@ def environment(opts: Options) -> list[str]:
         uvloop = importlib.metadata.version("uvloop")
     except importlib.metadata.PackageNotFoundError:
         uvloop = "not installed"
-    loadavg = Path("/proc/loadavg").read_text()
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                             capture_output=True, text=True, timeout=10).stdout.strip()
     return [
         f"date: {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"machine: {os.cpu_count()} CPUs, {model[1] if model else 'unknown CPU'}, "
-        f"Linux {os.uname().release}, load average at start {' '.join(loadavg.split()[:3])}",
+        f"Linux {os.uname().release}, load average at start {loadavg()}",
         f"pipework: {commit or 'unknown commit'}, Python {sys.version.split()[0]}, uvloop {uvloop}",
         f"peers: {first_line(['nginx', '-v'])}; {first_line(['haproxy', '-v'])}",
         f"load tools: {first_line(['wrk', '--version'])}; {first_line(['iperf3', '--version'])}",
@@ -527,9 +548,17 @@ def environment(opts: Options) -> list[str]:
     ]
 
 
+def failures(results: Results) -> str:
+    """Why each failed run failed, one block per run ("" if none failed)."""
+    return "\n".join(f"{name} / {server}: {s}" for name, samples in results.items()
+                     for server, s in samples.items() if isinstance(s, str))
+
+
 def report_text(env: list[str], results: Results) -> str:
     parts = ["\n".join(env)]
     parts += [f"{title}\n{text_table(table)}" for title, table in sections(results)]
+    if failed := failures(results):
+        parts.append(f"failures\n{failed}")
     return "\n\n".join(parts)
 
 
@@ -540,6 +569,8 @@ def report_markdown(env: list[str], results: Results, note: str) -> str:
     if note:
         parts.append(f"> {note}")
     parts += [f"## {title}\n\n{markdown_table(table)}" for title, table in sections(results)]
+    if failed := failures(results):
+        parts.append(f"## failures\n\n```\n{failed}\n```")
     return "\n\n".join(parts) + "\n"
 
 
@@ -603,6 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preflight(opts)
         env = environment(opts)
         results = run_all(opts)
+        env.append(f"load average at end: {loadavg()}")
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
