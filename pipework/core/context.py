@@ -10,9 +10,8 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 from .flow import Valve
 
@@ -24,28 +23,62 @@ def _log_failure(exc: BaseException) -> None:
     log.error("pipeline error: %s", exc, exc_info=exc)
 
 
-@dataclass(slots=True)
+class _Addresses(Protocol):
+    @property
+    def peer(self) -> tuple[str, int]: ...
+    @property
+    def local(self) -> tuple[str, int]: ...
+
+
+class _NoAddresses:
+    peer = ("", 0)
+    local = ("", 0)
+
+
+_NONE = _NoAddresses()
+
+
 class InboundInfo:
-    """Facts about the inbound side of a connection."""
+    """Facts about the inbound side of a connection, read from the socket on first use."""
 
-    protocol: str = "tcp"
-    remote_address: str = ""
-    remote_port: int = 0
-    local_address: str = ""
-    local_port: int = 0
+    __slots__ = ("_conn", "protocol")
+
+    def __init__(self, protocol: str = "tcp", conn: _Addresses = _NONE) -> None:
+        self.protocol = protocol
+        self._conn = conn
+
+    @property
+    def remote_address(self) -> str:
+        return self._conn.peer[0]
+
+    @property
+    def remote_port(self) -> int:
+        return self._conn.peer[1]
+
+    @property
+    def local_address(self) -> str:
+        return self._conn.local[0]
+
+    @property
+    def local_port(self) -> int:
+        return self._conn.local[1]
+
+    def __repr__(self) -> str:
+        return f"<InboundInfo {self.protocol} {self.remote_address}:{self.remote_port}>"
 
 
-@dataclass(slots=True)
-class OutboundInfo:
-    """Facts about the latest outbound connection made by ``connect``."""
+class OutboundInfo(InboundInfo):
+    """Facts about the latest outbound connection made by ``connect``: ``target`` as asked for,
+    the addresses once connected."""
 
-    protocol: str = "tcp"
-    target: str = ""
-    remote_address: str = ""
-    remote_port: int = 0
-    local_address: str = ""
-    local_port: int = 0
-    connect_time: float = 0.0
+    __slots__ = ("target",)
+
+    def __init__(self, protocol: str = "tcp", target: str = "", conn: _Addresses = _NONE) -> None:
+        super().__init__(protocol, conn)
+        self.target = target
+
+    def __repr__(self) -> str:
+        return f"<OutboundInfo {self.protocol} {self.target}>"
 
 
 class Context:

@@ -99,3 +99,6 @@ class Pipeline:
         self.input = _discard
         for f in self.filters:
             f.close()
+        # filters point back at their pipeline: dropping the list lets reference counting free
+        # a closed pipeline at once instead of leaving the cycle to the garbage collector
+        self.filters = []

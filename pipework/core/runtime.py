@@ -14,6 +14,7 @@ abort what is left, run the ``on_exit`` callbacks, return.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import os
@@ -195,6 +196,11 @@ class Worker:
             else:
                 t.timer = loop.call_later(t.spec.when, t.fire)
         self.program = prog
+        # what a program is made of lives until the next reload: keep it out of the collector's
+        # way (after letting the previous program's cycles go)
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     async def reload(self) -> bool:
         """Load the script again and apply it; on any error keep the old program and log why."""

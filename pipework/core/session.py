@@ -24,6 +24,10 @@ from .pipeline import Layout
 log = logging.getLogger("pipework")
 
 
+def _log_late_failure(exc: BaseException) -> None:
+    log.error("error after the connection closed: %s", exc, exc_info=exc)
+
+
 class InboundSession:
     """The handler of one inbound connection; see the module docstring."""
 
@@ -38,9 +42,9 @@ class InboundSession:
     ) -> None:
         self.conn = conn
         self.on_done = on_done
-        peer, local = conn.peer, conn.local
-        info = InboundInfo(protocol, peer[0], peer[1], local[0], local[1])
-        ctx = self.context = Context(info, Valve(conn.pause_reading, conn.resume_reading))
+        ctx = self.context = Context(
+            InboundInfo(protocol, conn), Valve(conn.pause_reading, conn.resume_reading)
+        )
         ctx.fail = self._fail
         self.input_ended = False
         self.output_ended = False
@@ -74,6 +78,7 @@ class InboundSession:
             except Exception as exc:
                 log.error("%s: error while closing: %s", self.context, exc, exc_info=exc)
         self.pipeline.close()
+        self.context.fail = _log_late_failure  # no cycle back to this session once it is over
         if self.on_done is not None:
             self.on_done(self)
 

@@ -32,6 +32,7 @@ class _ConnectCfg:
         "connect_timeout",
         "host",
         "idle_timeout",
+        "name",
         "port",
         "protocol",
         "read_timeout",
@@ -42,6 +43,7 @@ class _ConnectCfg:
         self.target: Callback | None = None
         self.host = ""
         self.port = 0
+        self.name = ""
         self.protocol = "tcp"
         self.connect_timeout = 10.0
         self.idle_timeout = 0.0
@@ -79,8 +81,9 @@ class Connect(Filter):
         ctx = self.pipeline.context
         if cfg.target is not None:
             host, port = _target(cfg.target.call(ctx))
+            name = f"{host}:{port}"
         else:
-            host, port = cfg.host, cfg.port
+            host, port, name = cfg.host, cfg.port, cfg.name
         self._hold = Hold(ctx.valve)
         if cfg.protocol == "udp":
             self.conn = UdpOutbound(self, host, port, idle_timeout=cfg.idle_timeout or 60.0, bind=cfg.bind)
@@ -95,7 +98,7 @@ class Connect(Filter):
                 write_high=cfg.buffer_limit,
                 bind=cfg.bind,
             )
-        ctx.outbound = OutboundInfo(cfg.protocol, f"{host}:{port}")
+        ctx.outbound = OutboundInfo(cfg.protocol, name, self.conn)
         ctx.watch_output(self._on_output_paused)
 
     def process(self, evt: Event) -> None:
@@ -114,11 +117,7 @@ class Connect(Filter):
 
     # -- the outbound connection's handler -------------------------------------------------------
     def on_connect(self) -> None:
-        ob = self.pipeline.context.outbound
-        c = self.conn
-        if ob is not None and c is not None:
-            ob.remote_address, ob.remote_port = c.peer
-            ob.local_address, ob.local_port = c.local
+        pass
 
     def on_data(self, data: bytes) -> None:
         try:
@@ -213,6 +212,7 @@ def connect(
             raise TypeError("connect(): the target function must be a plain function, not async")
     else:
         cfg.host, cfg.port = _target(target)
+        cfg.name = f"{cfg.host}:{cfg.port}"
     for name, value in (
         ("connect_timeout", connect_timeout),
         ("idle_timeout", idle_timeout),

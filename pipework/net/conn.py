@@ -10,22 +10,27 @@ Theory of operation: the I/O layer knows no pipelines. Whoever owns a connection
 - ``on_write_paused(paused: bool)`` when the write buffer passes its high-water mark and when it
   drains below the low one, so the handler can stop whatever feeds it.
 
-Timeouts cost one timer per connection, not one per read: reads and writes only store the loop
-time, and the timer, when it fires, re-arms itself for the nearest deadline still ahead.
+The hot path is kept to the fewest Python calls: ``conn.write`` is the transport's own bound
+``write`` while nothing needs checking (no timeout to track, buffer below its mark), and switches
+to a checking version only while the buffer is over its mark or a timeout is set. Likewise reads
+go straight to the handler unless a timeout needs their time. Timeouts cost one timer per
+connection: reads and writes store the loop time, and the timer, when it fires, re-arms itself
+for the nearest deadline still ahead. Addresses are looked up only when someone asks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import errors
+from .loop import running_loop
 
 #: default write buffer marks: above HIGH the handler is told to stop feeding, below LOW to go on
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
-#: a writer that ignores back-pressure is cut off when this many bytes are waiting
+#: a writer that ignores back-pressure is cut off when this many times HIGH bytes are waiting
 WRITE_HARD_FACTOR = 16
 
 
@@ -36,8 +41,18 @@ class Handler(Protocol):
     def on_write_paused(self, paused: bool) -> None: ...
 
 
+def _drop(data: bytes) -> None:
+    pass
+
+
+def _no_handler(data: bytes) -> None:
+    pass
+
+
 class Connection(asyncio.Protocol):
     """One TCP connection; see the module docstring for the handler contract."""
+
+    write: Callable[[bytes], None]
 
     def __init__(
         self,
@@ -46,59 +61,75 @@ class Connection(asyncio.Protocol):
         idle_timeout: float = 0.0,
         read_timeout: float = 0.0,
         write_high: int = WRITE_HIGH,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
         self.handler = handler
+        self._on_data: Callable[[bytes], None] = handler.on_data if handler is not None else _no_handler
         self.idle_timeout = idle_timeout
         self.read_timeout = read_timeout
         self.write_high = write_high
         self.closed = False
-        self.eof_received_ = False
         self.reading_paused = False
         self.write_paused = False
         self._error: str | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._last_read = 0.0
-        self._last_write = 0.0
-        self.peer: tuple[str, int] = ("", 0)
-        self.local: tuple[str, int] = ("", 0)
+        self._loop = loop
+        self._timed = idle_timeout > 0 or read_timeout > 0
+        self._last_read = self._last_write = 0.0
+        self._peer: tuple[str, int] | None = None
+        self._local: tuple[str, int] | None = None
+        self.write = self._write_before_connect
+        if self._timed:
+            self.data_received = self._data_received_timed  # type: ignore[method-assign]
+
+    def attach(self, handler: Handler) -> None:
+        """Give the connection its handler (for connections made before the handler)."""
+        self.handler = handler
+        self._on_data = handler.on_data
+
+    # -- addresses, looked up on first use --------------------------------------------------
+    @property
+    def peer(self) -> tuple[str, int]:
+        if self._peer is None:
+            p = self.transport.get_extra_info("peername") if self.transport is not None else None
+            self._peer = (str(p[0]), int(p[1])) if p else ("", 0)
+        return self._peer
+
+    @property
+    def local(self) -> tuple[str, int]:
+        if self._local is None:
+            p = self.transport.get_extra_info("sockname") if self.transport is not None else None
+            self._local = (str(p[0]), int(p[1])) if p else ("", 0)
+        return self._local
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
-        self._loop = loop = asyncio.get_running_loop()
-        transport.set_write_buffer_limits(  # type: ignore[attr-defined]
-            high=self.write_high, low=min(WRITE_LOW, self.write_high // 4)
-        )
-        peer = transport.get_extra_info("peername")
-        if peer:
-            self.peer = (peer[0], peer[1])
-        local = transport.get_extra_info("sockname")
-        if local:
-            self.local = (local[0], local[1])
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-        self._last_read = self._last_write = loop.time()
-        if self.idle_timeout > 0 or self.read_timeout > 0:
+        self.transport = transport
+        if self._loop is None:
+            self._loop = running_loop()
+        transport.set_write_buffer_limits(high=self.write_high, low=min(WRITE_LOW, self.write_high // 4))  # type: ignore[attr-defined]
+        self._choose_writer()
+        if self._timed:
+            self._last_read = self._last_write = self._loop.time()
             self._arm()
 
     def data_received(self, data: bytes) -> None:
+        self._on_data(data)
+
+    def _data_received_timed(self, data: bytes) -> None:
         self._last_read = self._loop.time()  # type: ignore[union-attr]
-        self.handler.on_data(data)  # type: ignore[union-attr]
+        self._on_data(data)
 
     def eof_received(self) -> bool:
-        self.eof_received_ = True
         if self.handler is not None:
             self.handler.on_eof()
         return True  # keep the writing side open; the handler closes when it is done
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.write = _drop
+        self._on_data = _no_handler
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -110,30 +141,39 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._choose_writer()
         if self.handler is not None:
             self.handler.on_write_paused(True)
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self._choose_writer()
         if self.handler is not None:
             self.handler.on_write_paused(False)
 
-    # -- what the owner calls ---------------------------------------------------------------
-    def write(self, data: bytes) -> None:
+    # -- writing ------------------------------------------------------------------------------
+    def _choose_writer(self) -> None:
+        if self.closed:
+            self.write = _drop
+        elif self.write_paused or self._timed:
+            self.write = self._write_checked
+        else:
+            self.write = self.transport.write
+
+    def _write_before_connect(self, data: bytes) -> None:
+        raise RuntimeError("write before the connection is made")
+
+    def _write_checked(self, data: bytes) -> None:
         t = self.transport
-        if t is None or self.closed:
-            return
         t.write(data)
-        self._last_write = self._loop.time()  # type: ignore[union-attr]
+        if self._timed:
+            self._last_write = self._loop.time()  # type: ignore[union-attr]
         if self.write_paused and t.get_write_buffer_size() > self.write_high * WRITE_HARD_FACTOR:
             self.abort(errors.BUFFER_OVERFLOW)
 
     def writelines(self, chunks: list[bytes]) -> None:
-        t = self.transport
-        if t is None or self.closed:
-            return
-        t.writelines(chunks)
-        self._last_write = self._loop.time()  # type: ignore[union-attr]
+        for c in chunks:
+            self.write(c)
 
     def write_eof(self) -> None:
         t = self.transport
@@ -167,7 +207,8 @@ class Connection(asyncio.Protocol):
         t = self.transport
         if t is not None and self.reading_paused and not t.is_closing():
             self.reading_paused = False
-            self._last_read = self._loop.time()  # type: ignore[union-attr]
+            if self._timed:
+                self._last_read = self._loop.time()  # type: ignore[union-attr]
             t.resume_reading()
 
     def extra(self, name: str) -> Any:

@@ -5,12 +5,28 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 LOOPS = ("auto", "uvloop", "asyncio")
+
+_cache = threading.local()
+
+
+def running_loop() -> asyncio.AbstractEventLoop:
+    """The running loop, like ``asyncio.get_running_loop`` but without its per-call ``getpid``.
+
+    The loop last seen running in this thread is kept; while it runs it can only be this
+    thread's running loop, so it is returned without asking asyncio again.
+    """
+    loop: asyncio.AbstractEventLoop | None = getattr(_cache, "loop", None)
+    if loop is not None and loop.is_running():
+        return loop
+    loop = _cache.loop = asyncio.get_running_loop()
+    return loop
 
 
 def loop_factory(kind: str = "auto") -> Callable[[], asyncio.AbstractEventLoop]:

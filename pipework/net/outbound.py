@@ -5,6 +5,9 @@ and the bytes wait in a bounded buffer until the connection is up (past ``write_
 handler is told to pause, as for a full socket buffer). Besides the :class:`~pipework.net.conn.Handler`
 methods, the handler gets ``on_connect()`` when the connection is established. Any failure,
 including a connect timeout, arrives as ``on_close(error)``.
+
+asyncio's ``create_connection`` is a coroutine, so each outbound connection runs one named task
+while it connects; the connect timeout is a plain timer that cancels it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import socket
 
 from . import errors
 from .conn import WRITE_HIGH, Connection, Handler
+from .loop import running_loop
 from .source_pool import SourcePool
 from .tasks import spawn
 
@@ -42,10 +46,12 @@ class Outbound(Connection):
         write_high: int = WRITE_HIGH,
         bind: str | SourcePool | None = None,
     ) -> None:
-        super().__init__(handler, idle_timeout=idle_timeout, read_timeout=read_timeout, write_high=write_high)
+        loop = running_loop()
+        super().__init__(
+            handler, idle_timeout=idle_timeout, read_timeout=read_timeout, write_high=write_high, loop=loop
+        )
         self.host = host
         self.port = port
-        self.connect_timeout = connect_timeout
         self.bind = bind
         self.connected = False
         self._pending: list[bytes] = []
@@ -53,29 +59,33 @@ class Outbound(Connection):
         self._eof_pending = False
         self._close_pending = False
         self._pool_address: str | None = None
-        self._task: asyncio.Task[None] | None = spawn(self._connect(), f"connect {host}:{port}")
+        self.write = self._write_pending
+        self._task: asyncio.Task[None] | None = spawn(self._connect(loop), "connect", loop)
+        self._deadline = loop.call_later(connect_timeout, self._time_out) if connect_timeout > 0 else None
 
-    async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _time_out(self) -> None:
+        self._deadline = None
+        if self._task is not None:
+            self._error = errors.CONNECTION_TIMEOUT
+            self._task.cancel()
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            async with asyncio.timeout(self.connect_timeout or None):
-                if isinstance(self.bind, SourcePool):
-                    await self._connect_from_pool(loop, self.bind)
-                elif self.bind:
-                    await loop.create_connection(
-                        lambda: self, self.host, self.port, local_addr=(self.bind, 0)
-                    )
-                else:
-                    await loop.create_connection(lambda: self, self.host, self.port)
+            if isinstance(self.bind, SourcePool):
+                await self._connect_from_pool(loop, self.bind)
+            elif self.bind:
+                await loop.create_connection(lambda: self, self.host, self.port, local_addr=(self.bind, 0))
+            else:
+                await loop.create_connection(lambda: self, self.host, self.port)
         except asyncio.CancelledError:
-            self._task = None
             self._give_up(self._error or errors.CONNECTION_CANCELED)
-            raise
-        except TimeoutError:
-            self._give_up(errors.CONNECTION_TIMEOUT)
         except Exception as exc:  # every failure ends this connection only
             self._give_up(errors.error_name(exc, errors.CONNECTION_REFUSED))
-        self._task = None
+        finally:
+            self._task = None
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
 
     async def _connect_from_pool(self, loop: asyncio.AbstractEventLoop, pool: SourcePool) -> None:
         family = ip_family(self.host)
@@ -117,6 +127,7 @@ class Outbound(Connection):
         if self.closed:
             return
         self.closed = True
+        self.write = _drop
         self._pending.clear()
         handler = self.handler
         if handler is not None:
@@ -131,7 +142,7 @@ class Outbound(Connection):
             handler.on_connect()  # type: ignore[attr-defined]
         if self._pending:
             chunks, self._pending, self._pending_size = self._pending, [], 0
-            self.transport.writelines(chunks)  # type: ignore[union-attr]
+            transport.writelines(chunks)  # type: ignore[attr-defined]
             if not self.write_paused and self.handler is not None:
                 self.handler.on_write_paused(False)
         if self._eof_pending:
@@ -145,14 +156,11 @@ class Outbound(Connection):
             self._pool_address = None
         super().connection_lost(exc)
 
-    def write(self, data: bytes) -> None:
-        if self.connected:
-            super().write(data)
-        elif not self.closed:
-            self._pending.append(data)
-            self._pending_size += len(data)
-            if self._pending_size > self.write_high and self.handler is not None:
-                self.handler.on_write_paused(True)
+    def _write_pending(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > self.write_high and self.handler is not None:
+            self.handler.on_write_paused(True)
 
     def write_eof(self) -> None:
         if self.connected:
@@ -174,3 +182,7 @@ class Outbound(Connection):
         elif self._task is not None:
             self._error = error
             self._task.cancel()
+
+
+def _drop(data: bytes) -> None:
+    pass

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .loop import running_loop
+
 log = logging.getLogger("pipework")
 
 T = TypeVar("T")
@@ -26,9 +28,11 @@ def _done(task: asyncio.Task[Any]) -> None:
         log.error("task %s failed: %s", task.get_name(), exc, exc_info=exc)
 
 
-def spawn(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+def spawn(
+    coro: Coroutine[Any, Any, T], name: str, loop: asyncio.AbstractEventLoop | None = None
+) -> asyncio.Task[T]:
     """Start ``coro`` as a task called ``name``; it is kept alive and its failure is logged."""
-    task = asyncio.get_running_loop().create_task(coro, name=name)
+    task = (loop or running_loop()).create_task(coro, name=name)
     _running.add(task)
     task.add_done_callback(_done)
     return task

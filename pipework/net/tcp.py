@@ -59,6 +59,7 @@ class _Inbound(Connection):
             idle_timeout=listener.idle_timeout,
             read_timeout=listener.read_timeout,
             write_high=listener.write_high,
+            loop=listener.loop,
         )
         self.listener = listener
 
@@ -73,7 +74,7 @@ class _Inbound(Connection):
         lst.accepted += 1
         super().connection_made(transport)
         try:
-            self.handler = lst.factory(self)
+            self.attach(lst.factory(self))
         except Exception as exc:
             log.error("%s: cannot start a session: %s", lst.address, exc, exc_info=exc)
             transport.abort()  # type: ignore[attr-defined]
@@ -115,13 +116,14 @@ class TcpListener:
         self.rejected = 0
         self._server: asyncio.Server | None = None
         self._idle: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def address(self) -> str:
         return join_address(self.host, self.port)
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._server = await loop.create_server(
             lambda: _Inbound(self),
