@@ -96,7 +96,12 @@ class Outbound(Connection):
             address = (str(addr[0]), int(addr[1]))
         last: OSError | None = None
         for local in pool.candidates(family):
-            sock = pool.bound_socket(local, family)
+            try:
+                sock = pool.bound_socket(local, family)
+            except OSError as exc:  # not an address of this host (any more)
+                last = exc
+                pool.failures[local] += 1
+                continue
             try:
                 await loop.sock_connect(sock, address)
             except OSError as exc:
