@@ -18,15 +18,19 @@ class Recorder:
         self.data = bytearray()
         self.events: list[Any] = []
         self.closed: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.connected = asyncio.Event()
+        self.eof = asyncio.Event()
 
     def on_connect(self) -> None:
         self.events.append("connect")
+        self.connected.set()
 
     def on_data(self, data: bytes) -> None:
         self.data += data
 
     def on_eof(self) -> None:
         self.events.append("eof")
+        self.eof.set()
 
     def on_close(self, error: str | None) -> None:
         self.events.append(("close", error))
@@ -75,8 +79,7 @@ def test_writes_before_connect_are_buffered_and_paced(kind: str) -> None:
         for _ in range(4):
             conn.write(b"x" * 32 * 1024)  # 128 KiB before the connection is up
         assert ("paused", True) in h.events
-        while "connect" not in h.events:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(h.connected.wait(), 5)
         assert h.events.index(("paused", False)) > h.events.index("connect")
         conn.write_eof()
         for _ in range(200):
@@ -98,8 +101,7 @@ def test_a_writer_that_ignores_back_pressure_is_cut_off(kind: str) -> None:
         port = await sink.start()
         h = Recorder()
         conn = Outbound(h, "127.0.0.1", port, write_high=16 * 1024)
-        while "connect" not in h.events:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(h.connected.wait(), 5)
         chunk = b"y" * 65536
         for _ in range(1000):  # 64 MiB, far past 16 x 16 KiB plus the kernel's buffers
             conn.write(chunk)
@@ -129,8 +131,7 @@ def test_refused_and_pool_failures_have_names(kind: str) -> None:
         pool = SourcePool(["192.0.2.1", "127.0.0.7"])
         pool.active["192.0.2.1"] = -1  # make it the first choice
         c = Outbound(h2, "127.0.0.1", port, bind=pool)
-        while "connect" not in h2.events:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(h2.connected.wait(), 5)
         assert c.local[0] == "127.0.0.7"
         assert pool.failures["192.0.2.1"] == 1
         assert pool.active["127.0.0.7"] == 1
@@ -159,9 +160,12 @@ def test_listener_hands_connections_to_the_factory(kind: str) -> None:
         w.write(b"hello")
         await w.drain()
         w.write_eof()
-        while not handlers or "eof" not in handlers[0].events:
+        for _ in range(500):
+            if handlers:
+                break
             await asyncio.sleep(0.01)
         h = handlers[0]
+        await asyncio.wait_for(h.eof.wait(), 5)
         assert bytes(h.data) == b"hello"
         assert h.conn.peer == w.get_extra_info("sockname")  # type: ignore[attr-defined]
         h.conn.write(b"bye")  # type: ignore[attr-defined]
