@@ -209,6 +209,11 @@ def pipework_server(port: int, backend: int, work: Path) -> list[str]:
             "--log-level", "warning"]
 
 
+def bare_server(port: int, backend: int, work: Path) -> list[str]:
+    """A bare uvloop forwarder (bench/bare_forwarder.py): what uvloop alone costs."""
+    return [sys.executable, str(Path(__file__).parent / "bare_forwarder.py"), str(port), str(backend)]
+
+
 def haproxy_server(port: int, backend: int, work: Path) -> list[str]:
     """HAProxy in mode tcp, one thread, in the foreground."""
     cfg = work / f"haproxy-{port}.cfg"
@@ -239,6 +244,7 @@ Command = Callable[[int, int, Path], list[str]]  # (listen port, backend port, w
 # name -> (how to start it, the tools it needs besides taskset)
 SERVERS: dict[str, tuple[Command, tuple[str, ...]]] = {
     "pipework": (pipework_server, ()),
+    "bare": (bare_server, ()),
     "haproxy": (haproxy_server, ("haproxy",)),
     "nginx": (nginx_server, ("nginx",)),
 }
