@@ -30,6 +30,7 @@ from .core import (
     register,
     task,
 )
+from .codec.http1 import Headers, Request, RequestHead, Response, ResponseHead
 from .filters import ConcurrencyLimit
 from .lb import RoundRobin
 from .net import SourcePool
@@ -48,10 +49,15 @@ __all__ = [
     "Data",
     "Event",
     "Filter",
+    "Headers",
     "Layout",
     "Message",
     "MessageEnd",
     "MessageStart",
+    "Request",
+    "RequestHead",
+    "Response",
+    "ResponseHead",
     "RoundRobin",
     "ScriptError",
     "SourcePool",

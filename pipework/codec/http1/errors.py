@@ -1,0 +1,19 @@
+"""The HTTP/1.1 codec's one error family; each error carries the status to answer with."""
+
+from __future__ import annotations
+
+
+class HTTPError(Exception):
+    """Base of the codec's errors. ``status`` is the HTTP status that fits (400, 413, 414, 431...)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RemoteProtocolError(HTTPError):
+    """The peer sent bytes that break HTTP/1.1 or pass a limit; answer ``status`` and close."""
+
+
+class LocalProtocolError(HTTPError):
+    """We were asked to send something HTTP/1.1 cannot carry."""

@@ -1,0 +1,254 @@
+"""Server side of HTTP/1.1: request bytes in, request events out (llhttp, through httptools).
+
+Theory of operation: :class:`RequestDecoder` feeds every chunk to llhttp, which calls back for
+each part of each request; the callbacks append events to ``self.events``, which the caller
+drains after each ``receive_data``: a :class:`~.head.RequestHead` when a head is complete, body
+chunks as ``bytes``, and an :class:`EndOfMessage` (with any trailers) when the request is done.
+Pipelined requests simply produce several heads in one drain.
+
+llhttp runs in strict mode and refuses what RFC 9112 forbids and request smuggling feeds on:
+Content-Length together with Transfer-Encoding (6.1, 6.3), two Content-Lengths, obs-fold (5.2),
+bare LF line endings (2.2), invalid chunk sizes (7.1) — all 400. The limits llhttp does not keep
+are kept here, each with its status: URI length (414), header bytes and count (431), body size
+(413, as soon as Content-Length says so, or when the chunks pass it).
+
+After a CONNECT or an accepted ``Upgrade``, the connection stops being HTTP: the decoder appends
+an :class:`Upgrade` event holding the bytes that followed the head and takes no more input.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httptools
+
+from .errors import RemoteProtocolError
+from .head import RawHeaders, RequestHead
+
+#: request line target; nginx allows 8 KiB by default (large_client_header_buffers)
+DEFAULT_MAX_URI = 8 * 1024
+#: all header fields of one request together; nginx's default buffers hold 8 KiB per line
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+#: fields per request; Apache's LimitRequestFields default
+DEFAULT_MAX_HEADERS = 100
+#: request body; nginx's client_max_body_size default is 1 MiB, a proxy usually wants more
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+class EndOfMessage:
+    """The end of a message; ``trailers`` are the trailer fields of a chunked body, if any."""
+
+    __slots__ = ("trailers",)
+
+    def __init__(self, trailers: RawHeaders | None = None) -> None:
+        self.trailers = trailers
+
+    def __repr__(self) -> str:
+        return f"EndOfMessage({self.trailers!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EndOfMessage) and other.trailers == self.trailers
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+END = EndOfMessage()
+
+
+class Upgrade:
+    """The connection left HTTP (CONNECT or Upgrade); ``data`` is what came after the head."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"Upgrade({len(self.data)} bytes)"
+
+
+Event = RequestHead | bytes | EndOfMessage | Upgrade
+
+_METHODS = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+
+
+class Sink(Protocol):
+    """Where a decoder delivers events as they are parsed, instead of ``events`` (optional)."""
+
+    def on_request(self, head: RequestHead) -> None: ...
+    def on_body(self, data: bytes) -> None: ...
+    def on_end(self, end: EndOfMessage) -> None: ...
+    def on_upgrade(self, data: bytes) -> None: ...
+
+
+class _ListSink:
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def on_request(self, head: RequestHead) -> None:
+        self.events.append(head)
+
+    def on_body(self, data: bytes) -> None:
+        self.events.append(data)
+
+    def on_end(self, end: EndOfMessage) -> None:
+        self.events.append(end)
+
+    def on_upgrade(self, data: bytes) -> None:
+        self.events.append(Upgrade(data))
+
+
+class RequestDecoder:
+    """See the module docstring. ``receive_data(b"")`` tells the decoder the peer closed.
+
+    Events go to ``events`` (drain it after each ``receive_data``), or, when a ``sink`` is
+    given, straight to its methods as they are parsed, which saves a list and a loop per request.
+    """
+
+    __slots__ = (
+        "_body",
+        "_header_bytes",
+        "_in_message",
+        "_parser",
+        "_raw",
+        "_sink",
+        "_sink_body",
+        "_sink_end",
+        "_sink_request",
+        "_trailers",
+        "_url",
+        "closed",
+        "expect_continue",
+        "max_body",
+        "max_header_bytes",
+        "max_headers",
+        "max_uri",
+        "upgraded",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_uri: int = DEFAULT_MAX_URI,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        max_body: int = DEFAULT_MAX_BODY,
+        sink: Sink | None = None,
+    ) -> None:
+        self.max_uri = max_uri
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self.max_body = max_body
+        self._sink: Sink = sink if sink is not None else _ListSink()
+        self._sink_request = self._sink.on_request
+        self._sink_body = self._sink.on_body
+        self._sink_end = self._sink.on_end
+        self.upgraded = False
+        self.closed = False
+        self.expect_continue = False
+        self._parser = httptools.HttpRequestParser(self)
+        self._url: bytes | None = None
+        self._raw: RawHeaders = []
+        self._header_bytes = 0
+        self._body = 0
+        self._in_message = False
+        self._trailers: RawHeaders | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        """Events parsed so far and not yet taken (without a sink); assign ``[]`` to take them."""
+        sink = self._sink
+        if not isinstance(sink, _ListSink):
+            raise AttributeError("this decoder delivers to a sink, not to a list")
+        return sink.events
+
+    @events.setter
+    def events(self, value: list[Event]) -> None:
+        if isinstance(self._sink, _ListSink):
+            self._sink.events = value
+
+    def receive_data(self, data: bytes) -> None:
+        """Parse ``data``; raises :class:`RemoteProtocolError` (with the status to answer)."""
+        if self.upgraded:
+            raise RemoteProtocolError("no HTTP after an upgrade: read Upgrade.data and the stream")
+        if not data:
+            self.closed = True
+            if self._in_message:
+                raise RemoteProtocolError("the connection closed in the middle of a request", 400)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as up:
+            self.upgraded = True
+            self._sink.on_upgrade(data[up.args[0] :])
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, RemoteProtocolError):
+                raise cause from None
+            raise
+        except httptools.HttpParserError as exc:
+            raise RemoteProtocolError(f"bad request: {exc}", 400) from None
+
+    # -- llhttp callbacks (state is reset at the end of each request, not at its start) -----------
+    def on_url(self, url: bytes) -> None:
+        u = self._url = url if self._url is None else self._url + url
+        self._in_message = True
+        if len(u) > self.max_uri:
+            raise RemoteProtocolError(f"request target over {self.max_uri} bytes", 414)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
+        if size > self.max_header_bytes:
+            raise RemoteProtocolError(f"header fields over {self.max_header_bytes} bytes", 431)
+        if self._url is None:  # a trailer field: the head is done
+            if self._trailers is None:
+                self._trailers = []
+            self._trailers.append((name, value))
+            return
+        raw = self._raw
+        raw.append((name, value))
+        if len(raw) > self.max_headers:
+            raise RemoteProtocolError(f"over {self.max_headers} header fields", 431)
+        n = len(name)
+        if n == 14:
+            if name.lower() == b"content-length" and value.strip().isdigit() and int(value) > self.max_body:
+                raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
+        elif n == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+            self.expect_continue = True
+
+    def on_headers_complete(self) -> None:
+        p = self._parser
+        m = p.get_method()
+        url = self._url or b""
+        head = RequestHead(
+            _METHODS.get(m) or m.decode("ascii"),
+            url.decode("latin-1"),
+            p.get_http_version(),
+            self._raw,
+            p.should_keep_alive(),
+        )
+        self._url = None
+        self._raw = []
+        self._sink_request(head)
+
+    def on_body(self, body: bytes) -> None:
+        self._body += len(body)
+        if self._body > self.max_body:
+            raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
+        self._sink_body(body)
+
+    def on_message_complete(self) -> None:
+        trailers = self._trailers
+        self._in_message = False
+        self._header_bytes = 0
+        self._body = 0
+        self.expect_continue = False
+        if trailers is None:
+            self._sink_end(END)
+        else:
+            self._trailers = None
+            self._sink_end(EndOfMessage(trailers))

@@ -1,0 +1,484 @@
+"""HTTP/1.1 server filters: ``demux_http`` and ``serve_http``.
+
+Theory of operation: ``demux_http`` sits on a connection's byte stream. It parses requests with
+the sans-IO codec (:mod:`pipework.codec.http1`), gives each request its own sub-pipeline as
+``MessageStart(RequestHead) Data* MessageEnd(trailers)``, and writes what each sub-pipeline
+answers — ``MessageStart(ResponseHead) Data* MessageEnd`` — back as HTTP/1.1 bytes, in the order
+the requests came (pipelining), whatever order the answers are ready in.
+
+A response whose body ends within ``STREAM_AFTER`` bytes is written in one piece with its
+``Content-Length``; a longer one is written as it comes, chunked, so bodies of any size stream
+with bounded memory. ``Date`` is added to every response; ``Connection: close`` when the
+connection is to close (the client asked, HTTP/1.0 without keep-alive, or an error).
+
+The fast path: when the sub-pipeline is a single responder (``serve_http`` with a plain
+function, ``serve_files``), no pipeline is made for a request: the responder's settings answer
+it directly with the whole encoded response. This is what makes a static file cost little more
+than parsing the request.
+
+A request the codec refuses (a smuggling attempt, a limit passed) gets its status (400, 413,
+414, 431) with ``Connection: close``, and the connection closes once it is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from ..codec.http1 import (
+    LAST_CHUNK,
+    DateCache,
+    EndOfMessage,
+    Headers,
+    RemoteProtocolError,
+    Request,
+    RequestDecoder,
+    RequestHead,
+    Response,
+    ResponseHead,
+    as_response,
+    encode_response,
+    header_block,
+    status_line,
+)
+from ..codec.http1.message import NO_BODY_STATUS
+from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
+from ..core.builder import LayoutLike, as_layout
+from ..core.callback import Callback
+from ..core.pipeline import Layout, Pipeline
+from ..net import spawn
+from ..net.loop import running_loop
+
+#: a response body up to this size is gathered and sent with a Content-Length; past it, chunked
+STREAM_AFTER = 64 * 1024
+#: unanswered pipelined requests before the connection stops being read
+MAX_PENDING = 64
+
+DATES = DateCache()
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-encoding"))
+
+
+class _Slot:
+    """One request's place in the response order."""
+
+    __slots__ = ("body", "chunked", "done", "head", "head_only", "keep_alive", "out", "pipeline", "size")
+
+    def __init__(self, head_only: bool, keep_alive: bool) -> None:
+        self.head_only = head_only
+        self.keep_alive = keep_alive
+        self.out: list[bytes] = []  # encoded bytes waiting for the slots before this one
+        self.done = False
+        self.pipeline: Pipeline | None = None
+        self.head: ResponseHead | None = None
+        self.body: list[bytes] = []
+        self.size = 0
+        self.chunked = False
+
+
+class _DemuxCfg:
+    __slots__ = ("layout", "limits", "responder")
+
+    def __init__(self, layout: Layout | None, limits: dict[str, int]) -> None:
+        self.layout = layout
+        self.limits = limits
+        self.responder: Any = None
+        if layout is not None:
+            self._check_fast(layout)
+
+    def attach(self, layout: Layout) -> None:
+        self.layout = layout
+        self._check_fast(layout)
+
+    def _check_fast(self, layout: Layout) -> None:
+        ts = layout.templates
+        if len(ts) == 1 and getattr(ts[0].cfg, "respond", None) is not None:
+            self.responder = ts[0].cfg
+
+
+class _Clock:
+    """The Date line and a monotonic time, refreshed once a second by a timer, not per request."""
+
+    __slots__ = ("date", "handle", "loop", "mono")
+
+    def __init__(self) -> None:
+        self.date = b""
+        self.mono = 0.0
+        self.handle: Any = None
+        self.loop: Any = None
+
+    def ensure(self) -> None:
+        try:
+            loop = running_loop()
+        except RuntimeError:  # no loop (a unit test): read the clocks now
+            self.tick_once()
+            return
+        if self.loop is not loop or self.handle is None:
+            if self.handle is not None:
+                self.handle.cancel()
+            self.loop = loop
+            self.tick()
+
+    def tick_once(self) -> None:
+        self.date = DATES.get(time.time())
+        self.mono = time.monotonic()
+
+    def tick(self) -> None:
+        self.tick_once()
+        self.handle = self.loop.call_at(self.loop.time() + 1.0 - time.time() % 1.0, self.tick)
+
+
+CLOCK = _Clock()
+
+
+class DemuxHTTP(Filter):
+    """See the module docstring. It is the request decoder's sink: requests arrive as calls."""
+
+    __slots__ = ("_hold", "body", "closing", "current", "dec", "ended", "fast", "queue", "req")
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.dec = RequestDecoder(sink=self, **cfg.limits)
+        self.queue: deque[_Slot] = deque()
+        self.current: _Slot | None = None
+        self.req: RequestHead | None = None
+        self.body: list[bytes] | None = None
+        self.fast = cfg.responder
+        self.closing = False  # no more requests will be read
+        self.ended = False  # StreamEnd sent
+        self._hold = False
+        CLOCK.ensure()
+
+    # -- requests in ------------------------------------------------------------------------------
+    def process(self, evt: Event) -> None:
+        if type(evt) is Data:
+            if self.closing:
+                return
+            try:
+                self.dec.receive_data(evt.data)
+            except RemoteProtocolError as exc:
+                self._refuse(exc)
+        elif type(evt) is StreamEnd:
+            cur = self.current
+            if cur is not None and cur.pipeline is not None:
+                cur.pipeline.input(evt)  # a request cut short
+            self.closing = True
+            self.current = None
+            if not self.queue:
+                self._end()
+
+    def on_request(self, head: RequestHead) -> None:
+        if self.closing:
+            return
+        if self.fast is not None:
+            self.req = head
+            if self.fast.needs_body:
+                self.body = []
+            if self.queue:  # behind a response still being made: keep the order
+                self._queue(_Slot(head.method == "HEAD", head.keep_alive))
+            elif self.dec.expect_continue:
+                self._out(Data(_CONTINUE))
+            return
+        slot = _Slot(head.method == "HEAD", head.keep_alive)
+        self._queue(slot)
+        if self.dec.expect_continue and len(self.queue) == 1:
+            self._out(Data(_CONTINUE))
+        layout: Layout = self.cfg.layout
+        answer: Callable[[Event], None] = partial(self._on_answer, slot)
+        p = slot.pipeline = layout.spawn(self.pipeline.context, answer)
+        p.start()
+        p.input(MessageStart(head))
+
+    def _queue(self, slot: _Slot) -> None:
+        self.queue.append(slot)
+        self.current = slot
+        if len(self.queue) > MAX_PENDING and not self._hold:
+            self._hold = True
+            self.pipeline.context.valve.close()
+
+    def on_body(self, data: bytes) -> None:
+        if self.body is not None:
+            self.body.append(data)
+        elif self.current is not None and self.current.pipeline is not None:
+            self.current.pipeline.input(Data(data))
+
+    def on_end(self, end: EndOfMessage) -> None:
+        if self.closing:
+            return
+        fast = self.fast
+        if fast is not None:
+            head, self.req = self.req, None
+            assert head is not None
+            keep = head.keep_alive
+            body = self.body
+            if body is not None:
+                self.body = None
+                data = fast.respond(
+                    head, b"".join(body), self.pipeline.context, CLOCK.date, keep, head.method == "HEAD"
+                )
+            else:
+                data = fast.respond(head, b"", self.pipeline.context, CLOCK.date, keep, head.method == "HEAD")
+            slot = self.current
+            self.current = None
+            if not keep:
+                self.closing = True
+            if slot is None:  # nothing before it: straight out
+                if type(data) is bytes:
+                    self._out(Data(data))
+                    if not keep:
+                        self._end()
+                    return
+                slot = _Slot(head.method == "HEAD", keep)
+                self._queue(slot)
+                self.current = None
+            if type(data) is bytes:
+                self._emit(slot, data)
+                self._complete(slot)
+            else:  # an awaitable: the responder answers later
+                spawn(self._await(slot, data), "http responder")
+            return
+        slot = self.current
+        self.current = None
+        if slot is None:
+            return
+        if not slot.keep_alive:
+            self.closing = True
+        if slot.pipeline is not None:
+            slot.pipeline.input(MessageEnd(end.trailers))
+
+    def on_upgrade(self, data: bytes) -> None:
+        # CONNECT and Upgrade hand the stream over; until tunnels are supported here, the
+        # request is answered like any other and the connection then closes
+        self.closing = True
+        if self.queue:
+            self.queue[-1].keep_alive = False
+
+    async def _await(self, slot: _Slot, aw: Any) -> None:
+        try:
+            data = await aw
+        except Exception as exc:
+            self.pipeline.context.fail(exc)
+            return
+        if not self.ended:
+            self._emit(slot, data)
+            self._complete(slot)
+
+    # -- responses out ----------------------------------------------------------------------------
+    def _emit(self, slot: _Slot, data: bytes) -> None:
+        q = self.queue
+        if q and q[0] is slot:
+            self._out(Data(data))
+        else:
+            slot.out.append(data)
+
+    def _complete(self, slot: _Slot) -> None:
+        slot.done = True
+        q = self.queue
+        while q and q[0].done:
+            s = q.popleft()
+            if s.pipeline is not None:
+                s.pipeline.close()
+            if not s.keep_alive:
+                q.clear()
+                self._end()
+                return
+            if q:
+                nxt = q[0]
+                if nxt.out:
+                    out, nxt.out = nxt.out, []
+                    for b in out:
+                        self._out(Data(b))
+        if self._hold and len(q) <= MAX_PENDING // 2:
+            self._hold = False
+            self.pipeline.context.valve.open()
+        if not q and self.closing and self.current is None:
+            self._end()
+
+    def _on_answer(self, slot: _Slot, evt: Event) -> None:
+        if slot.done:
+            return
+        t = type(evt)
+        if t is Data:
+            if slot.head is None:
+                return  # body bytes before a head: nothing to frame them with
+            data = evt.data  # type: ignore[attr-defined]
+            if slot.chunked:
+                if data and not slot.head_only:
+                    self._emit(slot, b"%x\r\n%s\r\n" % (len(data), data))
+                return
+            slot.body.append(data)
+            slot.size += len(data)
+            if slot.size > STREAM_AFTER:
+                slot.chunked = True
+                self._emit(slot, self._head_bytes(slot, None))
+                body, slot.body = slot.body, []
+                if not slot.head_only:
+                    joined = b"".join(body)
+                    self._emit(slot, b"%x\r\n%s\r\n" % (len(joined), joined))
+        elif t is MessageStart:
+            head = evt.head  # type: ignore[attr-defined]
+            if isinstance(head, Response):
+                slot.head = ResponseHead(head.status, head.reason or "", "1.1", head.headers.raw())
+                if head.body:
+                    slot.body.append(head.body)
+                    slot.size = len(head.body)
+            elif isinstance(head, ResponseHead):
+                slot.head = head
+            else:
+                self.pipeline.context.fail(TypeError(f"a response head must be a ResponseHead, not {head!r}"))
+        elif t is MessageEnd:
+            if slot.head is None:
+                self._emit(slot, encode_response(Response(b"Bad Gateway\n", 502), CLOCK.date, False))
+                slot.keep_alive = False
+            elif slot.chunked:
+                if not slot.head_only:
+                    self._emit(slot, LAST_CHUNK)
+            else:
+                whole = b"".join(slot.body)
+                self._emit(slot, self._head_bytes(slot, len(whole)) + (b"" if slot.head_only else whole))
+            self._complete(slot)
+        elif t is StreamEnd:
+            if slot.head is None:
+                status = 504 if evt.error in ("ConnectionTimeout", "ReadTimeout", "IdleTimeout") else 502  # type: ignore[attr-defined]
+                self._emit(
+                    slot,
+                    encode_response(
+                        Response(f"{status} from the gateway: {evt.error}\n", status),  # type: ignore[attr-defined]
+                        CLOCK.date,
+                        False,
+                    ),
+                )
+            slot.keep_alive = False  # the stream ended under the response: the framing is lost
+            self._complete(slot)
+
+    def _head_bytes(self, slot: _Slot, length: int | None) -> bytes:
+        head = slot.head
+        assert head is not None
+        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _OWN_FIELDS]
+        parts = [status_line(head.status, head.reason or None), header_block(fields), CLOCK.date]
+        if head.status in NO_BODY_STATUS or head.status < 200:
+            pass
+        elif length is None:
+            parts.append(b"transfer-encoding: chunked\r\n")
+        else:
+            parts.append(b"content-length: %d\r\n" % length)
+        if not slot.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    def _refuse(self, exc: RemoteProtocolError) -> None:
+        self.closing = True
+        slot = _Slot(False, False)
+        self.queue.append(slot)
+        self._emit(slot, encode_response(Response(f"{exc}\n", exc.status), CLOCK.date, False))
+        self._complete(slot)
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self._out(StreamEnd())
+
+    def close(self) -> None:
+        for s in self.queue:
+            if s.pipeline is not None:
+                s.pipeline.close()
+        self.queue.clear()
+        if self._hold:
+            self._hold = False
+            self.pipeline.context.valve.open()
+
+
+class _ServeCfg:
+    """``serve_http`` settings; ``respond`` is the fast path ``demux_http`` calls directly."""
+
+    __slots__ = ("handler", "needs_body", "respond")
+
+    def __init__(self, handler: Callback) -> None:
+        self.handler = handler
+        self.needs_body = True
+        self.respond = self._respond_async if handler.is_async else self._respond
+
+    def _respond(
+        self, head: RequestHead, body: bytes, ctx: Any, date: bytes, keep_alive: bool, head_only: bool
+    ) -> bytes:
+        resp = as_response(self.handler.call(Request(head, body), ctx))
+        return encode_response(resp, date, keep_alive, head_only)
+
+    async def _respond_async(
+        self, head: RequestHead, body: bytes, ctx: Any, date: bytes, keep_alive: bool, head_only: bool
+    ) -> bytes:
+        resp = as_response(await self.handler.call(Request(head, body), ctx))
+        return encode_response(resp, CLOCK.date, keep_alive, head_only)
+
+
+class ServeHTTP(Filter):
+    """In a longer pipeline: gather a request, call the handler, output its response."""
+
+    __slots__ = ("body", "head")
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.head: RequestHead | None = None
+        self.body: list[bytes] = []
+
+    def process(self, evt: Event) -> None:
+        t = type(evt)
+        if t is MessageStart:
+            self.head = evt.head  # type: ignore[attr-defined]
+            self.body = []
+        elif t is Data:
+            self.body.append(evt.data)  # type: ignore[attr-defined]
+        elif t is MessageEnd and self.head is not None:
+            head, self.head = self.head, None
+            req = Request(head, b"".join(self.body))
+            cb: Callback = self.cfg.handler
+            r = cb.call(req, self.pipeline.context)
+            if cb.is_async:
+                spawn(self._later(r), "serve_http handler")
+            else:
+                self._answer(r)
+
+    async def _later(self, aw: Any) -> None:
+        try:
+            r = await aw
+        except Exception as exc:
+            self.pipeline.context.fail(exc)
+            return
+        if not self.pipeline.closed:
+            self._answer(r)
+
+    def _answer(self, value: Any) -> None:
+        resp = as_response(value)
+        self._out(MessageStart(ResponseHead(resp.status, resp.reason or "", "1.1", resp.headers.raw())))
+        if resp.body:
+            self._out(Data(resp.body))
+        self._out(MessageEnd())
+
+
+def demux_http(self: Builder, target: LayoutLike | None = None, **limits: int) -> Builder:
+    """Serve HTTP/1.1 on this stream: one sub-pipeline per request (see the module docstring).
+
+    Limits (keyword arguments): ``max_uri``, ``max_header_bytes``, ``max_headers``, ``max_body``.
+    """
+    for name, value in limits.items():
+        if name not in ("max_uri", "max_header_bytes", "max_headers", "max_body"):
+            raise TypeError(f"demux_http(): unknown limit {name!r}")
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"demux_http(): {name} must be a positive number of bytes, not {value!r}")
+    layout = None if target is None else as_layout(target)
+    return self.add("demux_http", DemuxHTTP, _DemuxCfg(layout, limits), 0 if layout is not None else 1)
+
+
+def serve_http(self: Builder, handler: Any) -> Builder:
+    """Answer each request with ``handler(request[, ctx])`` (plain or async); see
+    :mod:`pipework.codec.http1.message` for what it may return."""
+    return self.add("serve_http", ServeHTTP, _ServeCfg(adapt(handler, 1, "serve_http()")))
+
+
+register(demux_http=demux_http, serve_http=serve_http)
+
+__all__ = ["DemuxHTTP", "Headers", "Request", "Response", "ServeHTTP"]
