@@ -24,6 +24,7 @@ examples:
   pipework run proxy.py --workers 2 --watch     serve a script on 2 workers, reload on change
   pipework check proxy.py                       load a script and report errors, serve nothing
   pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
+  pipework serve ./public --port 8080          a static site from memory, checked against the disk
 """
 
 
@@ -136,6 +137,40 @@ def parser() -> argparse.ArgumentParser:
         help="close a connection idle this long both ways (default: never; UDP: 60)",
     )
     _common(proxy)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a directory over HTTP from an in-memory cache",
+        description="A static web server: files are cached in memory, re-validated "
+        "against the disk at most every --revalidate seconds, with "
+        "ETag/304, Range and gzip/brotli.",
+    )
+    serve.add_argument("root", metavar="DIR", help="the directory to serve")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, metavar="N", help="port on all IPv4 addresses (default 8080)")
+    where.add_argument("--listen", metavar="HOST:PORT", help="address to accept on, e.g. 127.0.0.1:8080")
+    serve.add_argument(
+        "--revalidate",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often a cached file is checked against the disk (default 1)",
+    )
+    serve.add_argument(
+        "--cache-size",
+        type=_positive_int,
+        default=64,
+        metavar="MiB",
+        help="memory for cached files (default 64)",
+    )
+    serve.add_argument(
+        "--max-file",
+        type=_positive_int,
+        default=4096,
+        metavar="KiB",
+        help="larger files are read from disk for each request (default 4096)",
+    )
+    _common(serve)
     return ap
 
 
@@ -245,6 +280,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if first is None:
             return 1
         return _serve(proxy_loader, args, first, None)
+
+    if args.command == "serve":
+        from ..apps import serve
+
+        listen = args.listen or f"0.0.0.0:{args.port if args.port is not None else 8080}"
+
+        def serve_loader() -> Program:
+            try:
+                return run_declarations(
+                    "pipework serve",
+                    lambda: serve.declare(
+                        args.root,
+                        listen,
+                        cache_size=args.cache_size << 20,
+                        max_file=args.max_file << 10,
+                        revalidate=args.revalidate,
+                    ),
+                )
+            except (ValueError, TypeError, OSError) as exc:
+                raise ScriptError(f"pipework serve: {exc}") from exc
+
+        first = _load(serve_loader)
+        if first is None:
+            return 1
+        return _serve(serve_loader, args, first, None)
     return 2
 
 

@@ -22,6 +22,7 @@ A request the codec refuses (a smuggling attempt, a limit passed) gets its statu
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -58,6 +59,7 @@ STREAM_AFTER = 64 * 1024
 MAX_PENDING = 64
 
 DATES = DateCache()
+log = logging.getLogger("pipework")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-encoding"))
 
@@ -65,7 +67,18 @@ _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-e
 class _Slot:
     """One request's place in the response order."""
 
-    __slots__ = ("body", "chunked", "done", "head", "head_only", "keep_alive", "out", "pipeline", "size")
+    __slots__ = (
+        "body",
+        "chunked",
+        "done",
+        "head",
+        "head_only",
+        "keep_alive",
+        "out",
+        "pipeline",
+        "raw",
+        "size",
+    )
 
     def __init__(self, head_only: bool, keep_alive: bool) -> None:
         self.head_only = head_only
@@ -77,6 +90,7 @@ class _Slot:
         self.body: list[bytes] = []
         self.size = 0
         self.chunked = False
+        self.raw = False
 
 
 class _DemuxCfg:
@@ -97,6 +111,31 @@ class _DemuxCfg:
         ts = layout.templates
         if len(ts) == 1 and getattr(ts[0].cfg, "respond", None) is not None:
             self.responder = ts[0].cfg
+
+
+def internal_error(exc: BaseException, head: RequestHead, keep_alive: bool) -> bytes:
+    """Log a handler's failure and make the 500 answer to send instead."""
+    log.error(
+        "%s %s: handler failed: %s: %s", head.method, head.target, type(exc).__name__, exc, exc_info=exc
+    )
+    return encode_response(
+        Response(b"Internal Server Error\n", 500, content_type="text/plain"),
+        CLOCK.date,
+        keep_alive,
+        head.method == "HEAD",
+    )
+
+
+class RawResponse:
+    """A whole response already encoded, as the head of a ``MessageStart`` (responders use it)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"RawResponse({self.data[:40]!r}...)"
 
 
 class _Clock:
@@ -214,13 +253,18 @@ class DemuxHTTP(Filter):
             assert head is not None
             keep = head.keep_alive
             body = self.body
-            if body is not None:
-                self.body = None
+            self.body = None
+            try:
                 data = fast.respond(
-                    head, b"".join(body), self.pipeline.context, CLOCK.date, keep, head.method == "HEAD"
+                    head,
+                    b"".join(body) if body else b"",
+                    self.pipeline.context,
+                    CLOCK.date,
+                    keep,
+                    head.method == "HEAD",
                 )
-            else:
-                data = fast.respond(head, b"", self.pipeline.context, CLOCK.date, keep, head.method == "HEAD")
+            except Exception as exc:  # the handler failed: 500 for this request only
+                data = internal_error(exc, head, keep)
             slot = self.current
             self.current = None
             if not keep:
@@ -238,7 +282,7 @@ class DemuxHTTP(Filter):
                 self._emit(slot, data)
                 self._complete(slot)
             else:  # an awaitable: the responder answers later
-                spawn(self._await(slot, data), "http responder")
+                spawn(self._await(slot, data, head), "http responder")
             return
         slot = self.current
         self.current = None
@@ -256,12 +300,11 @@ class DemuxHTTP(Filter):
         if self.queue:
             self.queue[-1].keep_alive = False
 
-    async def _await(self, slot: _Slot, aw: Any) -> None:
+    async def _await(self, slot: _Slot, aw: Any, head: RequestHead) -> None:
         try:
             data = await aw
         except Exception as exc:
-            self.pipeline.context.fail(exc)
-            return
+            data = internal_error(exc, head, slot.keep_alive)
         if not self.ended:
             self._emit(slot, data)
             self._complete(slot)
@@ -302,8 +345,8 @@ class DemuxHTTP(Filter):
             return
         t = type(evt)
         if t is Data:
-            if slot.head is None:
-                return  # body bytes before a head: nothing to frame them with
+            if slot.head is None or slot.raw:
+                return  # body bytes before a head, or after a whole response: nothing to frame
             data = evt.data  # type: ignore[attr-defined]
             if slot.chunked:
                 if data and not slot.head_only:
@@ -320,7 +363,11 @@ class DemuxHTTP(Filter):
                     self._emit(slot, b"%x\r\n%s\r\n" % (len(joined), joined))
         elif t is MessageStart:
             head = evt.head  # type: ignore[attr-defined]
-            if isinstance(head, Response):
+            if isinstance(head, RawResponse):
+                slot.raw = True  # the bytes are final: nothing more to frame
+                self._emit(slot, head.data)
+                slot.head = ResponseHead(200)
+            elif isinstance(head, Response):
                 slot.head = ResponseHead(head.status, head.reason or "", "1.1", head.headers.raw())
                 if head.body:
                     slot.body.append(head.body)
@@ -333,6 +380,8 @@ class DemuxHTTP(Filter):
             if slot.head is None:
                 self._emit(slot, encode_response(Response(b"Bad Gateway\n", 502), CLOCK.date, False))
                 slot.keep_alive = False
+            elif slot.raw:
+                pass
             elif slot.chunked:
                 if not slot.head_only:
                     self._emit(slot, LAST_CHUNK)
@@ -436,23 +485,36 @@ class ServeHTTP(Filter):
             head, self.head = self.head, None
             req = Request(head, b"".join(self.body))
             cb: Callback = self.cfg.handler
-            r = cb.call(req, self.pipeline.context)
+            try:
+                r = cb.call(req, self.pipeline.context)
+            except Exception as exc:
+                self._fail(exc, head)
+                return
             if cb.is_async:
-                spawn(self._later(r), "serve_http handler")
+                spawn(self._later(r, head), "serve_http handler")
             else:
-                self._answer(r)
+                self._answer(r, head)
 
-    async def _later(self, aw: Any) -> None:
+    async def _later(self, aw: Any, head: RequestHead) -> None:
         try:
             r = await aw
         except Exception as exc:
-            self.pipeline.context.fail(exc)
+            if not self.pipeline.closed:
+                self._fail(exc, head)
             return
         if not self.pipeline.closed:
-            self._answer(r)
+            self._answer(r, head)
 
-    def _answer(self, value: Any) -> None:
-        resp = as_response(value)
+    def _fail(self, exc: BaseException, head: RequestHead) -> None:
+        self._out(MessageStart(RawResponse(internal_error(exc, head, head.keep_alive))))
+        self._out(MessageEnd())
+
+    def _answer(self, value: Any, head: RequestHead) -> None:
+        try:
+            resp = as_response(value)
+        except TypeError as exc:
+            self._fail(exc, head)
+            return
         self._out(MessageStart(ResponseHead(resp.status, resp.reason or "", "1.1", resp.headers.raw())))
         if resp.body:
             self._out(Data(resp.body))

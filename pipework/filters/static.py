@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..codec.http1 import RequestHead, Response, encode_response, format_http_date, header_block, status_line
-from ..core import Builder, Filter, register
-from .http import CLOCK
+from ..core import Builder, Filter, MessageEnd, MessageStart, register
+from .http import CLOCK, RawResponse
 
 try:
     import brotli
@@ -338,12 +338,26 @@ class _StaticCfg:
 
 
 class ServeFiles(Filter):
-    """Used only where ``serve_files`` is not the whole sub-pipeline of ``demux_http``."""
+    """``serve_files`` deeper in a pipeline (after ``pipe``, ``branch``...): the same answers,
+    as a ``RawResponse`` message; directly under ``demux_http`` it is not even instantiated."""
 
-    __slots__ = ()
+    __slots__ = ("head",)
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.head: RequestHead | None = None
 
     def process(self, evt: Any) -> None:
-        raise TypeError("serve_files() must be the only step of the sub-pipeline after demux_http()")
+        t = type(evt)
+        if t is MessageStart:
+            self.head = evt.head
+        elif t is MessageEnd and self.head is not None:
+            head, self.head = self.head, None
+            data = self.cfg.respond(
+                head, b"", self.pipeline.context, CLOCK.date, head.keep_alive, head.method == "HEAD"
+            )
+            self._out(MessageStart(RawResponse(data)))
+            self._out(MessageEnd())
 
 
 def serve_files(

@@ -53,6 +53,28 @@ def test_bad_option_value_says_what_is_expected() -> None:
     assert "expected a whole number, got 'zero'" in r.stderr
 
 
+def test_serve_a_directory(pipework, tmp_path: Path) -> None:
+    require("curl")
+    (tmp_path / "index.html").write_text("<p>home</p>")
+    port = free_port()
+    p = pipework("serve", str(tmp_path), "--listen", f"127.0.0.1:{port}", "--revalidate", "0")
+    p.wait_log("listening on tcp")
+    r = subprocess.run(
+        ["curl", "-si", f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert r.stdout.startswith("HTTP/1.1 200 OK")
+    assert "content-type: text/html; charset=utf-8" in r.stdout
+    assert r.stdout.endswith("<p>home</p>")
+    (tmp_path / "index.html").write_text("<p>changed</p>")
+    r = subprocess.run(
+        ["curl", "-s", f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert r.stdout == "<p>changed</p>"
+    bad = run_cli("serve", str(tmp_path / "missing"))
+    assert bad.returncode == 1
+    assert "is not a directory" in bad.stderr
+
+
 def test_json_logs(pipework) -> None:
     port = free_port()
     p = pipework("proxy", "--listen", f"127.0.0.1:{port}", "--to", "127.0.0.1:1", "--log-format", "json")

@@ -25,7 +25,15 @@ def localise(name: str, tmp_path: Path, ports: dict[int, int]) -> Path:
 
 
 def test_every_example_is_covered() -> None:
-    tested = {"tcp_proxy.py", "udp_proxy.py", "source_pool.py", "throttle.py", "echo_upper.py", "routing.py"}
+    tested = {
+        "tcp_proxy.py",
+        "udp_proxy.py",
+        "source_pool.py",
+        "throttle.py",
+        "echo_upper.py",
+        "routing.py",
+        "static_site.py",
+    }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -109,3 +117,23 @@ def test_routing(pipework, tmp_path: Path, first: bytes, expect: str) -> None:
     finally:
         admin.close()
         app.close()
+
+
+def test_static_site(pipework, tmp_path: Path) -> None:
+    port = free_port()
+    script = localise("static_site.py", tmp_path, {8080: port})
+    (tmp_path / "hello.txt").write_text("hello from disk\n")
+    pipework("run", str(script)).wait_log("listening on tcp")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /api/ping?x=1 HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    first, _, second = got.partition(b"hello from disk\n")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"content-type: text/plain; charset=utf-8\r\n" in first
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b'{"path":"/api/ping","time":' in second
