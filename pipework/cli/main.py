@@ -25,6 +25,7 @@ examples:
   pipework check proxy.py                       load a script and report errors, serve nothing
   pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
   pipework serve ./public --port 8080          a static site from memory, checked against the disk
+  pipework reverse-proxy --listen 0.0.0.0:8080 --to http://127.0.0.1:9000 --to http://127.0.0.1:9001
 """
 
 
@@ -137,6 +138,34 @@ def parser() -> argparse.ArgumentParser:
         help="close a connection idle this long both ways (default: never; UDP: 60)",
     )
     _common(proxy)
+
+    rp = sub.add_parser(
+        "reverse-proxy",
+        help="forward HTTP requests to servers, round-robin",
+        description="An HTTP/1.1 reverse proxy with no script: each request goes to the next --to server "
+        "over kept-alive connections, with X-Forwarded-* and Via added; a failed server gets the client "
+        "a 502 (504 on timeout).",
+    )
+    rp.add_argument(
+        "--listen", required=True, metavar="HOST:PORT", help="address to accept on, e.g. 0.0.0.0:8080"
+    )
+    rp.add_argument(
+        "--to",
+        required=True,
+        action="append",
+        metavar="URL",
+        dest="targets",
+        help="an upstream server, e.g. http://127.0.0.1:9000; repeat for several",
+    )
+    rp.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS")
+    rp.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest wait for the next bytes of a response (default 60)",
+    )
+    _common(rp)
 
     serve = sub.add_parser(
         "serve",
@@ -280,6 +309,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         if first is None:
             return 1
         return _serve(proxy_loader, args, first, None)
+
+    if args.command == "reverse-proxy":
+        from ..apps import reverse_proxy
+
+        def rp_loader() -> Program:
+            try:
+                return run_declarations(
+                    "pipework reverse-proxy",
+                    lambda: reverse_proxy.declare(
+                        args.listen,
+                        args.targets,
+                        connect_timeout=args.connect_timeout,
+                        read_timeout=args.read_timeout,
+                    ),
+                )
+            except (ValueError, TypeError) as exc:
+                raise ScriptError(f"pipework reverse-proxy: {exc}") from exc
+
+        first = _load(rp_loader)
+        if first is None:
+            return 1
+        return _serve(rp_loader, args, first, None)
 
     if args.command == "serve":
         from ..apps import serve

@@ -376,6 +376,9 @@ class DemuxHTTP(Filter):
                 slot.head = head
             else:
                 self.pipeline.context.fail(TypeError(f"a response head must be a ResponseHead, not {head!r}"))
+            status = slot.head.status if slot.head is not None else 200
+            if status in NO_BODY_STATUS or status < 200:
+                slot.head_only = True  # RFC 9110 6.4.1: 1xx, 204 and 304 never carry content
         elif t is MessageEnd:
             if slot.head is None:
                 self._emit(slot, encode_response(Response(b"Bad Gateway\n", 502), CLOCK.date, False))
@@ -410,6 +413,12 @@ class DemuxHTTP(Filter):
         parts = [status_line(head.status, head.reason or None), header_block(fields), CLOCK.date]
         if head.status in NO_BODY_STATUS or head.status < 200:
             pass
+        elif slot.head_only and not slot.body:
+            # a response to HEAD tells the length of the body it leaves out: keep the sender's
+            for k, v in head.raw_headers:
+                if k.lower() == b"content-length":
+                    parts.append(b"content-length: " + v + b"\r\n")
+                    break
         elif length is None:
             parts.append(b"transfer-encoding: chunked\r\n")
         else:
@@ -420,10 +429,22 @@ class DemuxHTTP(Filter):
         return b"".join(parts)
 
     def _refuse(self, exc: RemoteProtocolError) -> None:
+        if self.closing:  # bytes after a request that closes the connection: never read
+            return
         self.closing = True
-        slot = _Slot(False, False)
-        self.queue.append(slot)
-        self._emit(slot, encode_response(Response(f"{exc}\n", exc.status), CLOCK.date, False))
+        error = encode_response(Response(f"{exc}\n", exc.status), CLOCK.date, False)
+        slot, self.current = self.current, None
+        if slot is None:
+            slot = _Slot(False, False)
+            self.queue.append(slot)
+        else:  # the request the error cut short cannot end: the error is its answer
+            if slot.pipeline is not None:
+                slot.pipeline.close()
+            slot.keep_alive = False
+            if slot.chunked or slot.raw:  # its answer has begun: the close cuts it off
+                error = b""
+        if error:
+            self._emit(slot, error)
         self._complete(slot)
 
     def _end(self) -> None:

@@ -33,6 +33,7 @@ def test_every_example_is_covered() -> None:
         "echo_upper.py",
         "routing.py",
         "static_site.py",
+        "reverse_proxy.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -137,3 +138,40 @@ def test_static_site(pipework, tmp_path: Path) -> None:
     assert b"content-type: text/plain; charset=utf-8\r\n" in first
     assert second.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b'{"path":"/api/ping","time":' in second
+
+
+def test_reverse_proxy(pipework, tmp_path: Path) -> None:
+    import asyncio
+
+    def app(name: str):  # type: ignore[no-untyped-def]
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                path = head.split(b" ")[1]
+                body = name.encode() + b" " + path
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await w.drain()
+
+        return handle
+
+    a, b = TcpServer(app("A")), TcpServer(app("B"))
+    try:
+        port = free_port()
+        script = localise("reverse_proxy.py", tmp_path, {8080: port, 9000: a.port, 9001: b.port})
+        static = tmp_path / "static"
+        static.mkdir()
+        (static / "s.txt").write_text("from disk")
+        pipework("run", str(script)).wait_log("listening on tcp")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(
+                b"GET /x HTTP/1.1\r\nHost: h\r\n\r\nGET /y HTTP/1.1\r\nHost: h\r\n\r\n"
+                b"GET /static/s.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+            )
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+        bodies = [part.split(b"\r\n\r\n", 1)[1] for part in got.split(b"HTTP/1.1 200 OK")[1:]]
+        assert bodies == [b"A /x", b"B /y", b"from disk"]
+    finally:
+        a.close()
+        b.close()

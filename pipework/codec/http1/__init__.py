@@ -6,6 +6,7 @@ field lists and parsed on demand (:mod:`.head`), and responses are written by
 carrying the status to answer with.
 """
 
+from .client import ResponseDecoder, encode_request_head, forward_fields
 from .encode import (
     LAST_CHUNK,
     DateCache,
@@ -49,12 +50,15 @@ __all__ = [
     "RequestDecoder",
     "RequestHead",
     "Response",
+    "ResponseDecoder",
     "ResponseHead",
     "Upgrade",
     "as_response",
     "chunk",
+    "encode_request_head",
     "encode_response",
     "format_http_date",
+    "forward_fields",
     "header_block",
     "last_chunk",
     "reason",

@@ -1,0 +1,23 @@
+"""``pipework reverse-proxy``: HTTP requests forwarded to one or more servers, round-robin.
+
+This is what a user would write as a script (see examples/reverse_proxy.py); the command line
+only fills in the addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pipework as pw
+
+
+def declare(
+    listen: str, targets: Sequence[str], *, connect_timeout: float = 10.0, read_timeout: float = 60.0
+) -> None:
+    """Declare the listener; call while a program is being loaded."""
+    upstreams = [
+        pw.pipeline(lambda p, t=t: p.proxy(t, connect_timeout=connect_timeout, read_timeout=read_timeout))
+        for t in targets
+    ]
+    rr = pw.RoundRobin(upstreams)
+    pw.listen(listen, pw.pipeline(lambda p: p.demux_http().to(lambda p: p.pipe(lambda req: rr.next()))))

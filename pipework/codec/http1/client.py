@@ -1,0 +1,300 @@
+"""Client side of HTTP/1.1: response bytes in, response events out; request heads out.
+
+Theory of operation: :class:`ResponseDecoder` is a small state machine over one buffer. It
+finds the end of a head with ``bytes.find``, splits the fields once, and then frames the body
+by the rules of RFC 9112 6.3, in this order: a response to HEAD, a 1xx, 204 or 304 has no body;
+``Transfer-Encoding`` ending in ``chunked`` means chunked; another ``Transfer-Encoding`` means
+the body runs to the end of the connection; a valid ``Content-Length`` gives the length (several
+that differ are an error, as is one with a non-digit); otherwise the body runs to the close.
+Body bytes are handed out as soon as they arrive, never gathered whole.
+
+The caller tells the decoder which request each response answers (``expect(method)``), since
+only the request says whether a body follows a head. Events go to ``events``: a
+:class:`~.head.ResponseHead` (interim 1xx heads too), ``bytes`` of body, and an
+:class:`~.server.EndOfMessage` when the response is complete.
+
+Errors are :class:`RemoteProtocolError` with status 502: a gateway answers its client with that
+when the server it asked breaks HTTP.
+"""
+
+from __future__ import annotations
+
+from .errors import RemoteProtocolError
+from .head import RawHeaders, RequestHead, ResponseHead
+from .server import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, END, EndOfMessage
+
+Event = ResponseHead | bytes | EndOfMessage
+
+# states
+HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, UNTIL_CLOSE, DONE = range(8)
+
+#: a chunk-size line (hex digits and extensions) longer than this is refused
+MAX_CHUNK_LINE = 4096
+
+_HOP_BY_HOP = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade")
+)
+
+
+class ResponseDecoder:
+    """See the module docstring."""
+
+    __slots__ = (
+        "_buf",
+        "_methods",
+        "_remaining",
+        "_state",
+        "_trailers",
+        "events",
+        "keep_alive",
+        "max_header_bytes",
+        "max_headers",
+    )
+
+    def __init__(
+        self, *, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES, max_headers: int = DEFAULT_MAX_HEADERS
+    ) -> None:
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self.events: list[Event] = []
+        self._buf = b""
+        self._state = DONE
+        self._methods: list[str] = []
+        self._remaining = 0
+        self._trailers: RawHeaders = []
+        #: whether the connection may carry another request after the current response
+        self.keep_alive = True
+
+    def expect(self, method: str) -> None:
+        """A request with ``method`` was sent: its response is next (after those before it)."""
+        self._methods.append(method)
+        if self._state == DONE:
+            self._state = HEAD
+
+    @property
+    def idle(self) -> bool:
+        """No response is expected or in progress."""
+        return self._state == DONE and not self._methods
+
+    def receive_data(self, data: bytes) -> None:
+        """Parse ``data`` (``b""`` for the end of the connection); events go to ``events``."""
+        if not data:
+            self._eof()
+            return
+        if self._state == DONE and not self._methods:
+            raise RemoteProtocolError("the server sent data nobody asked for", 502)
+        self._buf = self._buf + data if self._buf else data
+        self._run()
+
+    def _eof(self) -> None:
+        st = self._state
+        if st == UNTIL_CLOSE:
+            self._finish()
+        elif st != DONE or self._buf:
+            raise RemoteProtocolError("the server closed the connection in the middle of a response", 502)
+        self.keep_alive = False
+
+    def _run(self) -> None:
+        while self._buf:
+            st = self._state
+            if st == HEAD:
+                if not self._head():
+                    return
+            elif st == LENGTH:
+                buf = self._buf
+                n = self._remaining
+                if len(buf) <= n:
+                    self._buf = b""
+                    self._remaining = n - len(buf)
+                    self.events.append(buf)
+                    if self._remaining == 0:
+                        self._finish()
+                    return
+                self.events.append(buf[:n])
+                self._buf = buf[n:]
+                self._finish()
+            elif st == UNTIL_CLOSE:
+                self.events.append(self._buf)
+                self._buf = b""
+            elif st == CHUNK_SIZE:
+                if not self._chunk_size():
+                    return
+            elif st == CHUNK_DATA:
+                buf = self._buf
+                n = self._remaining
+                piece = buf[:n]
+                self._buf = buf[n:]
+                self._remaining = n - len(piece)
+                self.events.append(piece)
+                if self._remaining == 0:
+                    self._state = CHUNK_CRLF
+            elif st == CHUNK_CRLF:
+                if len(self._buf) < 2:
+                    return
+                if self._buf[:2] != b"\r\n":
+                    raise RemoteProtocolError("a chunk does not end with CRLF", 502)
+                self._buf = self._buf[2:]
+                self._state = CHUNK_SIZE
+            elif st == TRAILERS:
+                if not self._trailer_line():
+                    return
+            else:  # DONE with bytes left: the next response is not asked for yet
+                if not self._methods:
+                    raise RemoteProtocolError("the server sent more than the responses asked for", 502)
+                self._state = HEAD
+
+    def _head(self) -> bool:
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > self.max_header_bytes:
+                raise RemoteProtocolError(f"response head over {self.max_header_bytes} bytes", 502)
+            return False
+        if end > self.max_header_bytes:
+            raise RemoteProtocolError(f"response head over {self.max_header_bytes} bytes", 502)
+        block = buf[:end]
+        self._buf = buf[end + 4 :]
+        lines = block.split(b"\r\n")
+        status_line = lines[0]
+        for line in lines:
+            if b"\n" in line or b"\r" in line:
+                raise RemoteProtocolError("a bare CR or LF in the response head", 502)
+        parts = status_line.split(b" ", 2)
+        if (
+            len(parts) < 2
+            or not parts[0].startswith(b"HTTP/1.")
+            or len(parts[1]) != 3
+            or not parts[1].isdigit()
+        ):
+            raise RemoteProtocolError(f"bad status line {status_line[:60]!r}", 502)
+        version = parts[0][5:].decode("ascii")
+        status = int(parts[1])
+        reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        raw: RawHeaders = []
+        if len(lines) - 1 > self.max_headers:
+            raise RemoteProtocolError(f"over {self.max_headers} header fields in a response", 502)
+        te = cl = conn = None
+        for line in lines[1:]:
+            if not line or line[0] in b" \t":
+                raise RemoteProtocolError("obsolete line folding in a response head", 502)
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip():
+                raise RemoteProtocolError(f"bad header field {line[:60]!r}", 502)
+            value = value.strip(b" \t")
+            raw.append((name, value))
+            n = name.lower()
+            if n == b"transfer-encoding":
+                te = value if te is None else te + b"," + value
+            elif n == b"content-length":
+                if not value.isdigit() or (cl is not None and cl != value):
+                    raise RemoteProtocolError(f"bad Content-Length {value[:30]!r}", 502)
+                cl = value
+            elif n == b"connection":
+                conn = value.lower() if conn is None else conn + b"," + value.lower()
+        keep = (version != "1.0" or (conn is not None and b"keep-alive" in conn)) and not (
+            conn is not None and b"close" in conn
+        )
+        head = ResponseHead(status, reason, version, raw, keep)
+        self.events.append(head)
+        if status < 200:
+            if status == 101:
+                self._methods.pop(0)
+                self._state = UNTIL_CLOSE
+                self.keep_alive = False
+            return True  # an interim response: the real one follows
+        method = self._methods.pop(0)
+        if not keep:
+            self.keep_alive = False
+        if method == "HEAD" or status in (204, 304) or (method == "CONNECT" and status < 300):
+            if method == "CONNECT" and status < 300:
+                self.keep_alive = False
+                self._state = UNTIL_CLOSE
+                return True
+            self._finish()
+        elif te is not None:
+            codings = [c.strip().lower() for c in te.split(b",") if c.strip()]
+            if codings and codings[-1] == b"chunked":
+                self._state = CHUNK_SIZE
+            else:
+                self._state = UNTIL_CLOSE
+                self.keep_alive = False
+        elif cl is not None:
+            self._remaining = int(cl)
+            if self._remaining == 0:
+                self._finish()
+            else:
+                self._state = LENGTH
+        else:
+            self._state = UNTIL_CLOSE
+            self.keep_alive = False
+        return True
+
+    def _chunk_size(self) -> bool:
+        buf = self._buf
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) > MAX_CHUNK_LINE:
+                raise RemoteProtocolError("chunk-size line too long", 502)
+            return False
+        size_s = buf[:end].split(b";", 1)[0].strip()
+        self._buf = buf[end + 2 :]
+        try:
+            if not size_s or size_s.startswith((b"-", b"+", b"0x", b"0X")):
+                raise ValueError
+            size = int(size_s, 16)
+        except ValueError:
+            raise RemoteProtocolError(f"bad chunk size {size_s[:20]!r}", 502) from None
+        if size == 0:
+            self._state = TRAILERS
+            self._trailers = []
+        else:
+            self._remaining = size
+            self._state = CHUNK_DATA
+        return True
+
+    def _trailer_line(self) -> bool:
+        buf = self._buf
+        end = buf.find(b"\r\n")
+        if end < 0:
+            if len(buf) > self.max_header_bytes:
+                raise RemoteProtocolError("trailer section too long", 502)
+            return False
+        line = buf[:end]
+        self._buf = buf[end + 2 :]
+        if not line:
+            trailers = self._trailers
+            self._trailers = []
+            self._finish(EndOfMessage(trailers) if trailers else END)
+            return True
+        name, sep, value = line.partition(b":")
+        if not sep or not name:
+            raise RemoteProtocolError(f"bad trailer field {line[:60]!r}", 502)
+        self._trailers.append((name, value.strip(b" \t")))
+        return True
+
+    def _finish(self, end: EndOfMessage = END) -> None:
+        self.events.append(end)
+        self._state = HEAD if self._methods else DONE
+
+
+def forward_fields(raw: RawHeaders) -> RawHeaders:
+    """The fields of a message minus the hop-by-hop ones (RFC 9110 7.6.1), including every field
+    the ``Connection`` field names."""
+    named: set[bytes] = set()
+    for k, v in raw:
+        if k.lower() == b"connection":
+            named.update(t.strip().lower() for t in v.split(b","))
+    return [(k, v) for k, v in raw if (n := k.lower()) not in _HOP_BY_HOP and n not in named]
+
+
+def encode_request_head(head: RequestHead, fields: RawHeaders, chunked: bool) -> bytes:
+    """A request line and ``fields`` (plus ``Transfer-Encoding: chunked`` when asked)."""
+    parts = [f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1")]
+    for k, v in fields:
+        if b"\r" in k or b"\n" in k or b"\r" in v or b"\n" in v:
+            raise RemoteProtocolError("CR or LF in a header field", 400)
+        parts.append(k + b": " + v + b"\r\n")
+    if chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)

@@ -1,0 +1,432 @@
+"""``proxy``: forward each HTTP request to an upstream server over a pool of kept-alive connections.
+
+Theory of operation: ``proxy(target)`` sits in the sub-pipeline ``demux_http`` makes for each
+request. On the request head it takes an idle connection to the target from the pool (or opens
+one), writes the head — hop-by-hop fields removed, ``X-Forwarded-For/-Proto/-Host`` and ``Via``
+added — and then streams the body as it comes (re-chunked when the client sent it chunked). The
+response is parsed by the sans-IO :class:`~pipework.codec.http1.ResponseDecoder` and streamed back
+as ``MessageStart Data* MessageEnd``; when it is complete and both sides allow it, the connection
+goes back to the pool for the next request.
+
+Failures become ``StreamEnd(error)``, which ``demux_http`` answers with 502 (504 for timeouts).
+A kept-alive connection that the server had closed before our request reached it is the one
+failure that is retried: once, on a new connection, and only for a request without a body whose
+method is idempotent (RFC 9110 9.2.2).
+
+Back-pressure runs both ways, as for ``connect``: a full upstream write buffer pauses reading the
+client; a full client write buffer pauses reading the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from ..codec.http1 import (
+    END,
+    EndOfMessage,
+    RemoteProtocolError,
+    RequestHead,
+    ResponseDecoder,
+    ResponseHead,
+    encode_request_head,
+    forward_fields,
+)
+from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
+from ..core.callback import Callback
+from ..core.flow import Hold
+from ..net import Outbound, split_address
+from ..net.loop import running_loop
+
+log = logging.getLogger("pipework")
+
+IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+VIA = (b"via", b"1.1 pipework")
+#: idle connections kept per target; more are closed when returned
+DEFAULT_MAX_IDLE = 64
+
+
+class _Upstream:
+    """One connection to a target: the Outbound's handler, lent to one exchange at a time."""
+
+    __slots__ = ("conn", "dec", "exchange", "key", "pool", "timer", "used")
+
+    def __init__(self, pool: _Pool, key: tuple[str, int], connect_timeout: float) -> None:
+        self.pool = pool
+        self.key = key
+        self.dec = ResponseDecoder()
+        self.exchange: Proxy | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.used = 0
+        self.conn = Outbound(self, key[0], key[1], connect_timeout=connect_timeout)
+
+    def on_connect(self) -> None:
+        pass
+
+    def on_data(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None:  # data on an idle connection: nobody asked; drop the connection
+            self.conn.abort()
+            return
+        try:
+            self.dec.receive_data(data)
+        except RemoteProtocolError as exc:
+            ex.upstream_failed(f"BadGateway: {exc}")
+            return
+        ex.upstream_events()
+
+    def on_eof(self) -> None:
+        ex = self.exchange
+        try:
+            self.dec.receive_data(b"")
+        except RemoteProtocolError as exc:
+            if ex is not None:
+                ex.upstream_failed(f"BadGateway: {exc}")
+            self.conn.abort()
+            return
+        if ex is not None:
+            ex.upstream_events()
+        self.conn.close()
+
+    def on_close(self, error: str | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.pool.forget(self)
+        ex = self.exchange
+        if ex is not None:
+            ex.upstream_closed(error)
+
+    def on_write_paused(self, paused: bool) -> None:
+        if self.exchange is not None:
+            self.exchange.upstream_write_paused(paused)
+
+
+class _Pool:
+    """Idle connections per target, each closed after ``idle_timeout`` seconds unused."""
+
+    __slots__ = ("connect_timeout", "idle", "idle_timeout", "max_idle")
+
+    def __init__(self, max_idle: int, idle_timeout: float, connect_timeout: float) -> None:
+        self.idle: dict[tuple[str, int], deque[_Upstream]] = {}
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+
+    def take(self, key: tuple[str, int]) -> _Upstream | None:
+        q = self.idle.get(key)
+        while q:
+            up = q.pop()  # the most recently used: the least likely to have been closed
+            if up.timer is not None:
+                up.timer.cancel()
+                up.timer = None
+            if not up.conn.closed:
+                return up
+        return None
+
+    def open(self, key: tuple[str, int]) -> _Upstream:
+        return _Upstream(self, key, self.connect_timeout)
+
+    def give_back(self, up: _Upstream) -> None:
+        up.exchange = None
+        q = self.idle.setdefault(up.key, deque())
+        if len(q) >= self.max_idle or up.conn.closed:
+            up.conn.close()
+            return
+        q.append(up)
+        up.timer = running_loop().call_later(self.idle_timeout, up.conn.close)
+
+    def forget(self, up: _Upstream) -> None:
+        q = self.idle.get(up.key)
+        if q:
+            try:
+                q.remove(up)
+            except ValueError:
+                pass
+
+
+class _ProxyCfg:
+    __slots__ = ("key", "pool", "read_timeout", "retries", "target")
+
+    def __init__(self, target: Any, pool: _Pool, read_timeout: float, retries: int) -> None:
+        self.target: Callback | None = None
+        self.key: tuple[str, int] = ("", 0)
+        if callable(target):
+            self.target = adapt(target, 1, "proxy() target")
+        else:
+            self.key = parse_target(target)
+        self.pool = pool
+        self.read_timeout = read_timeout
+        self.retries = retries
+
+
+def parse_target(value: Any) -> tuple[str, int]:
+    """``"http://host:port"``, ``"host:port"`` or ``(host, port)`` → (host, port)."""
+    if isinstance(value, tuple) and len(value) == 2:
+        return str(value[0]), int(value[1])
+    if not isinstance(value, str):
+        raise TypeError(f"proxy(): a target is 'http://host:port', not {type(value).__name__}")
+    s = value
+    if s.startswith("http://"):
+        s = s[7:].rstrip("/")
+    elif "://" in s:
+        raise ValueError(f"proxy(): {value!r}: only http:// upstreams for now")
+    if ":" not in s.rpartition("]")[2]:
+        s += ":80"
+    host, port = split_address(s, default_host="")
+    if not host:
+        raise ValueError(f"proxy(): {value!r} needs a host")
+    return host, port
+
+
+class Proxy(Filter):
+    """See the module docstring."""
+
+    __slots__ = (
+        "_hold",
+        "_watching",
+        "chunked",
+        "done",
+        "head",
+        "head_bytes",
+        "last_read",
+        "request_done",
+        "responded",
+        "sent_body",
+        "timer",
+        "tries",
+        "up",
+    )
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.up: _Upstream | None = None
+        self.head: RequestHead | None = None
+        self.head_bytes = b""
+        self.chunked = False
+        self.request_done = False
+        self.responded = False  # a response head went out
+        self.done = False
+        self.sent_body = False
+        self.tries = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.last_read = 0.0
+        self._hold: Hold | None = None
+        self._watching = False
+
+    # -- the request, from demux_http ----------------------------------------------------------------
+    def process(self, evt: Event) -> None:
+        t = type(evt)
+        if t is Data:
+            if self.up is not None and evt.data:  # type: ignore[attr-defined]
+                data = evt.data  # type: ignore[attr-defined]
+                self.sent_body = True
+                self.up.conn.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+        elif t is MessageStart:
+            self._start(evt.head)  # type: ignore[attr-defined]
+        elif t is MessageEnd:
+            self.request_done = True
+            if self.chunked and self.up is not None:
+                self.up.conn.write(b"0\r\n\r\n")
+        elif t is StreamEnd and not self.done:
+            # the client went away before the exchange finished: drop the upstream connection
+            self._finish(None, reuse=False)
+
+    def _start(self, head: RequestHead) -> None:
+        cfg: _ProxyCfg = self.cfg
+        ctx = self.pipeline.context
+        key = parse_target(cfg.target.call(head, ctx)) if cfg.target is not None else cfg.key
+        self.head = head
+        fields = forward_fields(head.raw_headers)
+        chunked = False
+        for k, v in head.raw_headers:
+            if k.lower() == b"transfer-encoding" and b"chunked" in v.lower():
+                chunked = True
+        self.chunked = chunked
+        peer = ctx.inbound.remote_address.encode()
+        xff = head.header(b"x-forwarded-for")
+        host = head.header(b"host")
+        fields = [
+            (k, v)
+            for k, v in fields
+            if k.lower() not in (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+        ]
+        fields.append((b"x-forwarded-for", xff + b", " + peer if xff else peer))
+        fields.append((b"x-forwarded-proto", b"http"))
+        if host is not None:
+            fields.append((b"x-forwarded-host", host))
+        fields.append(VIA)
+        self.head_bytes = encode_request_head(head, fields, chunked)
+        self._hold = Hold(ctx.valve)
+        self._send(key)
+
+    def _send(self, key: tuple[str, int]) -> None:
+        pool = self.cfg.pool
+        up = pool.take(key)
+        if up is None:
+            up = pool.open(key)
+        up.exchange = self
+        up.used += 1
+        self.up = up
+        self.tries += 1
+        assert self.head is not None
+        up.dec.expect(self.head.method)
+        up.conn.write(self.head_bytes)
+        if not self._watching:
+            self._watching = True
+            self.pipeline.context.watch_output(self._on_output_paused)
+        if self.cfg.read_timeout > 0:
+            loop = running_loop()
+            self.last_read = loop.time()
+            if self.timer is None:
+                self.timer = loop.call_later(self.cfg.read_timeout, self._check_timeout)
+
+    # -- the response, from the upstream connection ----------------------------------------------
+    def upstream_events(self) -> None:
+        up = self.up
+        if up is None or self.done:
+            return
+        if self.timer is not None:
+            self.last_read = running_loop().time()
+        events = up.dec.events
+        if not events:
+            return
+        up.dec.events = []
+        out = self._out
+        for e in events:
+            t = type(e)
+            if t is bytes:
+                out(Data(e))  # type: ignore[arg-type]
+            elif t is ResponseHead:
+                if e.status < 200:  # type: ignore[union-attr]
+                    continue  # interim responses (100 Continue) stay between us and the server
+                self.responded = True
+                fields = forward_fields(e.raw_headers)  # type: ignore[union-attr]
+                fields.append(VIA)
+                out(MessageStart(ResponseHead(e.status, e.reason, e.version, fields, e.keep_alive)))  # type: ignore[union-attr]
+            elif isinstance(e, EndOfMessage):
+                # give the connection back first: the MessageEnd may close this pipeline at once
+                self._finish(None, reuse=up.dec.keep_alive and self.request_done)
+                out(MessageEnd(e.trailers) if e is not END else MessageEnd())
+                return
+
+    def upstream_failed(self, error: str) -> None:
+        log.warning("%r: upstream %s:%d: %s", self.pipeline.context, *self.up.key, error)  # type: ignore[union-attr]
+        self._finish(error, reuse=False)
+
+    def upstream_closed(self, error: str | None) -> None:
+        if self.done:
+            return
+        up = self.up
+        head = self.head
+        if (
+            up is not None
+            and head is not None
+            and up.used > 1
+            and not self.responded
+            and not self.sent_body
+            and head.method in IDEMPOTENT
+            and self.tries <= self.cfg.retries
+            and up.dec.idle is False
+        ):
+            # a kept-alive connection the server had already closed: try once more, fresh
+            self.up = None
+            self._send(up.key)
+            return
+        if error is None and not self.responded:
+            error = "ConnectionReset"
+        if error is not None:
+            log.warning(
+                "%r: upstream %s:%d failed: %s", self.pipeline.context, *(up.key if up else ("?", 0)), error
+            )
+        self._finish(error or "UpstreamClosed", reuse=False)
+
+    def upstream_write_paused(self, paused: bool) -> None:
+        if self._hold is not None:
+            self._hold.take() if paused else self._hold.release()
+
+    def _on_output_paused(self, paused: bool) -> None:
+        up = self.up
+        if up is not None:
+            up.conn.pause_reading() if paused else up.conn.resume_reading()
+
+    def _check_timeout(self) -> None:
+        self.timer = None
+        if self.done:
+            return
+        loop = running_loop()
+        left = self.last_read + self.cfg.read_timeout - loop.time()
+        if left > 0:
+            self.timer = loop.call_later(left, self._check_timeout)
+            return
+        self._finish("ReadTimeout", reuse=False)
+
+    def _finish(self, error: str | None, reuse: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        up, self.up = self.up, None
+        if up is not None:
+            if reuse and not up.conn.closed:
+                self.cfg.pool.give_back(up)
+            else:
+                up.exchange = None
+                up.conn.abort()
+        self._release()
+        if error is not None:
+            self._out(StreamEnd(error))
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+        if self._watching:
+            self._watching = False
+            self.pipeline.context.unwatch_output(self._on_output_paused)
+
+    def close(self) -> None:
+        if not self.done:
+            self.done = True
+            if self.timer is not None:
+                self.timer.cancel()
+            up, self.up = self.up, None
+            if up is not None:
+                up.exchange = None
+                up.conn.abort()
+        self._release()
+
+
+def proxy(
+    self: Builder,
+    target: Any,
+    *,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    max_idle: int = DEFAULT_MAX_IDLE,
+    idle_timeout: float = 60.0,
+    retries: int = 1,
+) -> Builder:
+    """Forward each request to ``target`` (``"http://host:port"``, ``"host:port"``, or a function
+    of the request head and the context returning one); see the module docstring.
+
+    ``read_timeout`` is the longest wait for the next bytes of the response (504 if it passes
+    before the response started); ``max_idle`` and ``idle_timeout`` bound the pool of kept-alive
+    connections per target; ``retries`` is how often a request is resent when a kept-alive
+    connection turns out to be closed.
+    """
+    for name, value in (
+        ("connect_timeout", connect_timeout),
+        ("read_timeout", read_timeout),
+        ("idle_timeout", idle_timeout),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"proxy(): {name} must be a number of seconds >= 0, not {value!r}")
+    pool = _Pool(max_idle, idle_timeout, connect_timeout)
+    return self.add("proxy", Proxy, _ProxyCfg(target, pool, float(read_timeout), retries))
+
+
+register(proxy=proxy)

@@ -1,0 +1,236 @@
+"""The HTTP reverse proxy against real servers: nginx as the upstream, curl and raw sockets as clients."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import free_port, require, wait_port
+from peers import TcpServer
+
+ECHO = (
+    "xff=$http_x_forwarded_for proto=$http_x_forwarded_proto host=$http_x_forwarded_host via=$http_via "
+    "conn=$http_connection te=$http_te hop=$http_x_hop\\n"
+)
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """nginx serving tmp_path/www on a free port, echoing request headers on /headers."""
+    exe = require("nginx")
+    www = tmp_path / "www"
+    www.mkdir()
+    port = free_port()
+    temp = "\n".join(
+        f"{k}_temp_path {tmp_path}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(f"""\
+        daemon off;
+        master_process off;
+        worker_processes 1;
+        pid {tmp_path}/nginx.pid;
+        error_log stderr warn;
+        events {{ worker_connections 1024; }}
+        http {{
+          {temp}
+          access_log off;
+          client_max_body_size 200m;
+          server {{
+            listen 127.0.0.1:{port};
+            root {www};
+            location /headers {{
+              default_type text/plain;
+              return 200 "{ECHO}";
+            }}
+            location /upload {{
+              client_body_buffer_size 1m;
+              proxy_pass http://127.0.0.1:{port}/headers;
+            }}
+          }}
+        }}
+    """)
+    )
+    proc = subprocess.Popen([exe, "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        wait_port("127.0.0.1", port)
+        yield port, www
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def start_proxy(pipework, tmp_path: Path, target: str, **opts: object):  # type: ignore[no-untyped-def]
+    port = free_port()
+    args = ", ".join(f"{k}={v!r}" for k, v in opts.items())
+    script = tmp_path / "proxy.py"
+    script.write_text(
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        f"    lambda p: p.proxy({target!r}{', ' + args if args else ''}))))\n"
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+    return p, port
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[str]:
+    require("curl")
+    return subprocess.run(
+        ["curl", "-s", "--max-time", "20", *args], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_get_head_and_404_through_to_nginx(pipework, tmp_path: Path, nginx) -> None:
+    nport, www = nginx
+    (www / "a.txt").write_text("alpha\n")
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    r = curl("-i", f"http://127.0.0.1:{port}/a.txt")
+    assert r.stdout.startswith("HTTP/1.1 200 OK")
+    assert r.stdout.endswith("\n\nalpha\n")
+    assert "via: 1.1 pipework" in r.stdout.lower()
+    r = curl("-I", f"http://127.0.0.1:{port}/a.txt")
+    assert "content-length: 6" in r.stdout.lower()
+    assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/missing").stdout == "404"
+
+
+def test_forwarded_headers_and_hop_by_hop_stripped(pipework, tmp_path: Path, nginx) -> None:
+    nport, _ = nginx
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    r = curl(
+        "-H",
+        "X-Forwarded-For: 10.1.1.1",
+        "-H",
+        "Connection: x-hop",
+        "-H",
+        "X-Hop: secret",
+        "-H",
+        "TE: trailers",
+        f"http://127.0.0.1:{port}/headers",
+    )
+    assert r.stdout == (
+        f"xff=10.1.1.1, 127.0.0.1 proto=http host=127.0.0.1:{port} via=1.1 pipework conn= te= hop=\n"
+    )
+
+
+def test_keep_alive_to_the_upstream_is_reused(pipework, tmp_path: Path) -> None:
+    async def counting(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            if not head:
+                return
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await w.drain()
+
+    backend = TcpServer(counting)
+    try:
+        _, port = start_proxy(pipework, tmp_path, backend.address)
+        for _ in range(20):
+            assert curl(f"http://127.0.0.1:{port}/").stdout == "ok"
+        assert backend.connections == 1
+    finally:
+        backend.close()
+
+
+def test_stale_kept_alive_connection_is_retried_for_get(pipework, tmp_path: Path) -> None:
+    async def one_per_connection(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await r.readuntil(b"\r\n\r\n")
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # says keep-alive, then closes
+        await w.drain()
+        await asyncio.sleep(0.05)
+        w.close()
+
+    backend = TcpServer(one_per_connection)
+    try:
+        _, port = start_proxy(pipework, tmp_path, backend.address)
+        for _ in range(5):
+            assert curl(f"http://127.0.0.1:{port}/").stdout == "ok"
+            time.sleep(0.15)  # the server has closed the kept-alive connection by now
+        assert backend.connections == 5
+    finally:
+        backend.close()
+
+
+def test_bodies_stream_both_ways(pipework, tmp_path: Path, nginx) -> None:
+    nport, www = nginx
+    big = os.urandom(8 * 1024 * 1024)
+    (www / "big.bin").write_bytes(big)
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    out = tmp_path / "got.bin"
+    r = curl("-o", str(out), "-w", "%{http_code}", f"http://127.0.0.1:{port}/big.bin")
+    assert r.stdout == "200"
+    assert hashlib.sha256(out.read_bytes()).digest() == hashlib.sha256(big).digest()
+    up = tmp_path / "up.bin"
+    up.write_bytes(os.urandom(3 * 1024 * 1024))
+    for mode in ([], ["-H", "Transfer-Encoding: chunked"]):
+        r = curl(
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--data-binary",
+            f"@{up}",
+            *mode,
+            f"http://127.0.0.1:{port}/upload",
+        )
+        assert r.stdout == "200"
+
+
+def test_unreachable_upstream_is_502_and_slow_one_is_504(pipework, tmp_path: Path) -> None:
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{free_port()}")
+    r = curl("-w", "%{http_code}", f"http://127.0.0.1:{port}/")
+    assert r.stdout.endswith("502")
+    assert "ConnectionRefused" in r.stdout
+
+    async def silent(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    backend = TcpServer(silent)
+    try:
+        _, port2 = start_proxy(pipework, tmp_path, backend.address, read_timeout=0.5)
+        t0 = time.monotonic()
+        assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port2}/").stdout == "504"
+        assert 0.4 < time.monotonic() - t0 < 5
+    finally:
+        backend.close()
+
+
+def test_bad_upstream_response_is_502(pipework, tmp_path: Path) -> None:
+    async def garbage(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await r.readuntil(b"\r\n\r\n")
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
+        await w.drain()
+
+    backend = TcpServer(garbage)
+    try:
+        p, port = start_proxy(pipework, tmp_path, backend.address)
+        assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/").stdout == "502"
+        p.wait_log("bad Content-Length")
+    finally:
+        backend.close()
+
+
+def test_pipelined_requests_through_the_proxy(pipework, tmp_path: Path, nginx) -> None:
+    nport, www = nginx
+    for name in "abc":
+        (www / name).write_text(name * 3)
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(
+            b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % n.encode() for n in "abc")
+            + b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    bodies = [part.split(b"\r\n\r\n", 1)[1][:3] for part in got.split(b"HTTP/1.1 200 OK")[1:]]
+    assert bodies == [b"aaa", b"bbb", b"ccc", b"aaa"]
