@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	  { echo "cannot create a virtualenv: on Debian, run 'apt-get install python3-venv'"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# dubbo-python is a test peer only; its own dependencies (ZooKeeper, Nacos clients) are not needed
+	$(PY) -m pip install -q --no-deps dubbo-python
 	@touch $@
 
 run: $(STAMP)
