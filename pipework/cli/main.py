@@ -20,7 +20,7 @@ log = logging.getLogger("pipework")
 
 EPILOG = """\
 examples:
-  pipework run                                  serve the built-in demo (TCP proxy on :8000)
+  pipework run                                  serve the built-in demo (a site on :8080, a TCP proxy on :8000)
   pipework run proxy.py --workers 2 --watch     serve a script on 2 workers, reload on change
   pipework check proxy.py                       load a script and report errors, serve nothing
   pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if first is None:
             return 1
         if not args.script:
-            log.info("serving the built-in demo: try `nc 127.0.0.1 8000`")
+            log.info("serving the built-in demo: open http://127.0.0.1:8080/ or try `nc 127.0.0.1 8000`")
         return _serve(loader, args, first, args.script if args.watch else None)
 
     if args.command == "proxy":

@@ -89,6 +89,7 @@ class Context:
     """
 
     __slots__ = (
+        "_drain_listeners",
         "_output_listeners",
         "fail",
         "id",
@@ -107,6 +108,7 @@ class Context:
         self.valve = valve if valve is not None else Valve()
         self.output_paused = False
         self._output_listeners: list[Callable[[bool], None]] | None = None
+        self._drain_listeners: list[Callable[[], None]] | None = None
         #: called with an exception raised inside this context's pipelines outside the inbound
         #: connection's own call (a timer, an outbound read); the owner logs it and closes
         self.fail: Callable[[BaseException], None] = _log_failure
@@ -132,6 +134,19 @@ class Context:
         if self._output_listeners:
             for listener in tuple(self._output_listeners):
                 listener(paused)
+
+    def watch_drain(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` when the process starts to shut down, so that a protocol can end
+        the stream at a clean point (an idle HTTP keep-alive connection closes at once)."""
+        if self._drain_listeners is None:
+            self._drain_listeners = []
+        self._drain_listeners.append(listener)
+
+    def drain(self) -> None:
+        """The process is shutting down: tell the listeners (once)."""
+        listeners, self._drain_listeners = self._drain_listeners, None
+        for listener in listeners or ():
+            listener()
 
     def __repr__(self) -> str:
         ib = self.inbound

@@ -258,6 +258,11 @@ class Worker:
                 lst.shorten_idle(UDP_DRAIN_IDLE)
         for t in self.tasks:
             t.stop()
+        for s in tuple(self.sessions):
+            try:
+                s.context.drain()
+            except Exception as exc:
+                log.error("%s: error while draining: %s", s.context, exc, exc_info=exc)
         if self.sessions:
             self._drained = asyncio.Event()
             try:

@@ -191,6 +191,19 @@ class DemuxHTTP(Filter):
         self._hold = False
         CLOCK.ensure()
 
+    needs_start = True
+
+    def start(self) -> None:
+        self.pipeline.context.watch_drain(self._drain)
+
+    def _drain(self) -> None:
+        """Shutting down: finish the requests in hand, take no more; an idle connection closes."""
+        self.closing = True
+        if self.queue:
+            self.queue[-1].keep_alive = False
+        elif self.current is None and self.req is None:
+            self._end()
+
     # -- requests in ------------------------------------------------------------------------------
     def process(self, evt: Event) -> None:
         if type(evt) is Data:
@@ -245,7 +258,7 @@ class DemuxHTTP(Filter):
             self.current.pipeline.input(Data(data))
 
     def on_end(self, end: EndOfMessage) -> None:
-        if self.closing:
+        if self.ended:
             return
         fast = self.fast
         if fast is not None:

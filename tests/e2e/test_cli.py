@@ -186,6 +186,11 @@ def test_built_in_demo(pipework, netns: str) -> None:
     """`pipework run` with no script (what `make run` starts), in a namespace of its own ports."""
     p = pipework("run", prefix=["ip", "netns", "exec", netns])
     p.wait_log("listening on tcp 0.0.0.0:8000")
+    require("curl")
+    r = ns_run(netns, "curl", "-s", "http://127.0.0.1:8080/")
+    assert "<h1>pipework is running</h1>" in r.stdout
+    r = ns_run(netns, "curl", "-s", "http://127.0.0.1:8080/api/hello")
+    assert r.stdout.startswith('{"hello":"from the built-in API","path":"/api/hello"')
     runs = [ns_run(netns, sys.executable, "-c", CLIENT, "8000") for _ in range(2)]
     outs = [r.stdout.strip() for r in runs]
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
