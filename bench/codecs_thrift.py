@@ -17,19 +17,13 @@ slows the clock less than it would wall time.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-# This script imports nothing from bench/: keep its modules (one may be called http.py) from
-# shadowing the standard library's.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-from pipework.codec.thrift import (  # noqa: E402  # after the sys.path fix above
+from pipework.codec.thrift import (
     Message,
     MessageType,
     Protocol,
