@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("PIPEWORK_REQUIRE_ALL") == "1" or os.environ.get("CI") else "dev")
+IN_CI = os.environ.get("PIPEWORK_REQUIRE_ALL") == "1" or bool(os.environ.get("CI"))
+settings.load_profile("ci" if IN_CI else "dev")
 
 __all__ = ["loop_kind", "pipework"]
