@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import mimetypes
 import os
+import time
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import unquote
@@ -103,7 +104,10 @@ class _Entry:
         self.mtime = int(st.st_mtime)
         self.etag = f'"{st.st_mtime_ns // 1000:x}-{st.st_size:x}"'.encode()
         self.last_modified = format_http_date(self.mtime).encode()
-        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        ctype, coding = mimetypes.guess_type(path)
+        if coding is not None:  # x.tar.gz is gzip bytes: the type inside would need Content-Encoding
+            ctype = "application/gzip" if coding == "gzip" else "application/octet-stream"
+        ctype = ctype or "application/octet-stream"
         if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
             ctype += "; charset=utf-8"
         compressible = ctype.startswith(COMPRESSIBLE) and len(body) >= MIN_COMPRESS
@@ -144,7 +148,10 @@ def _accepts(value: bytes, enc: bytes) -> bool:
         name, _, params = part.strip().partition(b";")
         if name.strip().lower() == enc:
             q = params.strip()
-            return not (q.startswith(b"q=") and float(q[2:] or 0) == 0)
+            try:
+                return not (q.startswith(b"q=") and float(q[2:] or 0) == 0)
+            except ValueError:  # a malformed weight: not an acceptance (RFC 9110 12.4.2)
+                return False
     return False
 
 
@@ -183,9 +190,9 @@ class _StaticCfg:
             return None  # a symlink pointing out of the root
         if os.path.isdir(real):
             for name in self.index:
-                candidate = os.path.join(real, name)
-                if os.path.isfile(candidate):
-                    return candidate
+                candidate = os.path.realpath(os.path.join(real, name))
+                if os.path.isfile(candidate) and candidate.startswith(self.root + os.sep):
+                    return candidate  # an index symlink pointing out of the root is refused too
             return None
         return real
 
@@ -256,12 +263,14 @@ class _StaticCfg:
             )
         target = head.target
         q = target.find("?")
-        entry = self.lookup(target if q < 0 else target[:q], CLOCK.mono)
+        # CLOCK.mono ticks once a second; a shorter revalidate interval needs the real clock
+        now = CLOCK.mono if self.revalidate >= 1.0 else time.monotonic()
+        entry = self.lookup(target if q < 0 else target[:q], now)
         if entry is None:
             return encode_response(
                 Response(b"Not Found\n", 404, content_type="text/plain"), date, keep_alive, head_only
             )
-        inm = ims = ae = rng = None
+        inm = ims = ae = rng = if_range = None
         for k, v in head.raw_headers:
             n = len(k)
             if n == 15 and k.lower() == b"accept-encoding":
@@ -272,12 +281,15 @@ class _StaticCfg:
                 ims = v
             elif n == 5 and k.lower() == b"range":
                 rng = v
+            elif n == 8 and k.lower() == b"if-range":
+                if_range = v
         if inm is not None:
             if entry.etag in inm or inm.strip() == b"*":
                 return self._not_modified(entry, date, keep_alive)
         elif ims is not None and ims == entry.last_modified:
             return self._not_modified(entry, date, keep_alive)
-        if rng is not None:
+        # RFC 9110 13.1.5: under an If-Range that does not match exactly, the Range is ignored
+        if rng is not None and (if_range is None or if_range.strip() in (entry.etag, entry.last_modified)):
             return self._range(entry, rng, date, keep_alive, head_only)
         variant = entry.plain
         if ae is not None and len(entry.variants) > 1:

@@ -114,11 +114,13 @@ class RequestDecoder:
         "_header_bytes",
         "_in_message",
         "_parser",
+        "_progress",
         "_raw",
         "_sink",
         "_sink_body",
         "_sink_end",
         "_sink_request",
+        "_stalled",
         "_trailers",
         "_url",
         "closed",
@@ -157,6 +159,11 @@ class RequestDecoder:
         self._body = 0
         self._in_message = False
         self._trailers: RawHeaders | None = None
+        # httptools gathers a header field's name and value until the field is complete, with
+        # no callback: bytes fed with no callback inside a message are counted, so that one
+        # endless field line (head or trailer) passes ``max_header_bytes`` instead of memory
+        self._progress = False
+        self._stalled = 0
 
     @property
     def events(self) -> list[Event]:
@@ -180,6 +187,7 @@ class RequestDecoder:
             if self._in_message:
                 raise RemoteProtocolError("the connection closed in the middle of a request", 400)
             return
+        self._progress = False
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as up:
@@ -192,15 +200,25 @@ class RequestDecoder:
             raise
         except httptools.HttpParserError as exc:
             raise RemoteProtocolError(f"bad request: {exc}", 400) from None
+        if self._progress:
+            self._stalled = 0
+        elif self._in_message:
+            self._stalled += len(data)
+            if self._stalled > self.max_header_bytes:
+                raise RemoteProtocolError(f"a header field over {self.max_header_bytes} bytes", 431)
 
     # -- llhttp callbacks (state is reset at the end of each request, not at its start) -----------
+    def on_message_begin(self) -> None:
+        self._in_message = self._progress = True
+
     def on_url(self, url: bytes) -> None:
         u = self._url = url if self._url is None else self._url + url
-        self._in_message = True
+        self._progress = True
         if len(u) > self.max_uri:
             raise RemoteProtocolError(f"request target over {self.max_uri} bytes", 414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._progress = True
         size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
         if size > self.max_header_bytes:
             raise RemoteProtocolError(f"header fields over {self.max_header_bytes} bytes", 431)
@@ -221,6 +239,7 @@ class RequestDecoder:
             self.expect_continue = True
 
     def on_headers_complete(self) -> None:
+        self._progress = True
         p = self._parser
         m = p.get_method()
         url = self._url or b""
@@ -229,13 +248,15 @@ class RequestDecoder:
             url.decode("latin-1"),
             p.get_http_version(),
             self._raw,
-            p.should_keep_alive(),
+            # after CONNECT or an Upgrade the connection never carries another request
+            p.should_keep_alive() and not p.should_upgrade(),
         )
         self._url = None
         self._raw = []
         self._sink_request(head)
 
     def on_body(self, body: bytes) -> None:
+        self._progress = True
         self._body += len(body)
         if self._body > self.max_body:
             raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
@@ -244,6 +265,7 @@ class RequestDecoder:
     def on_message_complete(self) -> None:
         trailers = self._trailers
         self._in_message = False
+        self._progress = True
         self._header_bytes = 0
         self._body = 0
         self.expect_continue = False
