@@ -49,6 +49,7 @@ from ..codec.http1.message import NO_BODY_STATUS
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.builder import LayoutLike, as_layout
 from ..core.callback import Callback
+from ..core.flow import Hold
 from ..core.pipeline import Layout, Pipeline
 from ..net import spawn
 from ..net.loop import running_loop
@@ -176,7 +177,19 @@ CLOCK = _Clock()
 class DemuxHTTP(Filter):
     """See the module docstring. It is the request decoder's sink: requests arrive as calls."""
 
-    __slots__ = ("_hold", "body", "closing", "current", "dec", "ended", "fast", "queue", "req")
+    __slots__ = (
+        "_hold",
+        "_out_hold",
+        "body",
+        "closing",
+        "current",
+        "dec",
+        "deferred",
+        "ended",
+        "fast",
+        "queue",
+        "req",
+    )
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
@@ -186,6 +199,8 @@ class DemuxHTTP(Filter):
         self.req: RequestHead | None = None
         self.body: list[bytes] | None = None
         self.fast = cfg.responder
+        self.deferred: deque[tuple[_Slot, RequestHead, bytes]] = deque()
+        self._out_hold: Hold | None = None
         self.closing = False  # no more requests will be read
         self.ended = False  # StreamEnd sent
         self._hold = False
@@ -194,7 +209,38 @@ class DemuxHTTP(Filter):
     needs_start = True
 
     def start(self) -> None:
-        self.pipeline.context.watch_drain(self._drain)
+        ctx = self.pipeline.context
+        ctx.watch_drain(self._drain)
+        ctx.watch_output(self._on_output_paused)
+
+    def _on_output_paused(self, paused: bool) -> None:
+        """The client stopped reading (or started again): stop (or go on) reading its requests,
+        and answer the requests that waited."""
+        hold = self._out_hold
+        if hold is None:
+            hold = self._out_hold = Hold(self.pipeline.context.valve)
+        if paused:
+            hold.take()
+            return
+        hold.release()
+        try:
+            self._answer_deferred()
+        except Exception as exc:
+            self.pipeline.context.fail(exc)
+
+    def _answer_deferred(self) -> None:
+        ctx = self.pipeline.context
+        while self.deferred and not ctx.output_paused and not self.ended:
+            slot, head, body = self.deferred.popleft()
+            try:
+                data = self.fast.respond(head, body, ctx, CLOCK.date, slot.keep_alive, slot.head_only)
+            except Exception as exc:
+                data = internal_error(exc, head, slot.keep_alive)
+            if type(data) is bytes:
+                self._emit(slot, data)
+                self._complete(slot)
+            else:
+                spawn(self._await(slot, data, head), "http responder")
 
     def _drain(self) -> None:
         """Shutting down: finish the requests in hand, take no more; an idle connection closes."""
@@ -267,6 +313,18 @@ class DemuxHTTP(Filter):
             keep = head.keep_alive
             body = self.body
             self.body = None
+            if self.deferred or self.pipeline.context.output_paused:
+                # the client is not reading: answer when it is (the reader is paused meanwhile)
+                slot = self.current
+                self.current = None
+                if not keep:
+                    self.closing = True
+                if slot is None:
+                    slot = _Slot(head.method == "HEAD", keep)
+                    self._queue(slot)
+                    self.current = None
+                self.deferred.append((slot, head, b"".join(body) if body else b""))
+                return
             try:
                 data = fast.respond(
                     head,
@@ -466,6 +524,10 @@ class DemuxHTTP(Filter):
             self._out(StreamEnd())
 
     def close(self) -> None:
+        self.deferred.clear()
+        if self._out_hold is not None:
+            self._out_hold.release()
+        self.pipeline.context.unwatch_output(self._on_output_paused)
         for s in self.queue:
             if s.pipeline is not None:
                 s.pipeline.close()

@@ -534,3 +534,34 @@ def test_a_change_of_the_same_size_is_seen(site: SimpleNamespace) -> None:
     while request(site.fresh, "/same-size.txt").body != b"other\n":
         assert time.monotonic() < deadline, "the change was never seen"
         time.sleep(0.05)
+
+
+def test_pipelined_large_files_to_a_slow_reader(pipework, tmp_path: Path) -> None:
+    """Answers wait while the client does not read, instead of piling up past the write limit."""
+    root = tmp_path / "www"
+    root.mkdir()
+    blob = os.urandom(3 * 1024 * 1024)
+    (root / "blob.bin").write_bytes(blob)
+    port = free_port()
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        f"    lambda p: p.serve_files({str(root)!r}, max_file=8 * 1024 * 1024))))\n"
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+    n = 6  # 18 MiB of answers: far past the 4 MiB a connection may leave unsent
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(
+            b"GET /blob.bin HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1)
+            + b"GET /blob.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        time.sleep(0.5)  # let the server fill every buffer it has
+        got = bytearray()
+        while chunk := s.recv(1 << 20):
+            got += chunk
+    assert got.count(b"HTTP/1.1 200 OK\r\n") == n
+    assert got.count(blob) == n
+    assert "BufferOverflow" not in p.output()
