@@ -20,7 +20,7 @@ log = logging.getLogger("pipework")
 
 EPILOG = """\
 examples:
-  pipework run                                  serve the built-in demo (a site on :8080, a TCP proxy on :8000)
+  pipework run                                  the built-in demo: a site on :8080, a TCP proxy on :8000
   pipework run proxy.py --workers 2 --watch     serve a script on 2 workers, reload on change
   pipework check proxy.py                       load a script and report errors, serve nothing
   pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
@@ -242,6 +242,21 @@ def _serve_here(
     return 0
 
 
+def _serve_app(args: argparse.Namespace, name: str, declare: Callable[[], None]) -> int:
+    """Serve a ready-made program from ``pipework.apps``; a bad argument fails like a bad script."""
+
+    def loader() -> Program:
+        try:
+            return run_declarations(name, declare)
+        except (ValueError, TypeError, OSError) as exc:
+            raise ScriptError(f"{name}: {exc}") from exc
+
+    first = _load(loader)
+    if first is None:
+        return 1
+    return _serve(loader, args, first, None)
+
+
 def _load(loader: Callable[[], Program]) -> Program | None:
     try:
         return loader()
@@ -289,73 +304,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "proxy":
         from ..apps import proxy
 
-        def proxy_loader() -> Program:
-            try:
-                return run_declarations(
-                    "pipework proxy",
-                    lambda: proxy.declare(
-                        args.listen,
-                        args.targets,
-                        udp=args.udp,
-                        bind=args.bind,
-                        connect_timeout=args.connect_timeout,
-                        idle_timeout=args.idle_timeout,
-                    ),
-                )
-            except (ValueError, TypeError) as exc:
-                raise ScriptError(f"pipework proxy: {exc}") from exc
-
-        first = _load(proxy_loader)
-        if first is None:
-            return 1
-        return _serve(proxy_loader, args, first, None)
+        return _serve_app(
+            args,
+            "pipework proxy",
+            lambda: proxy.declare(
+                args.listen,
+                args.targets,
+                udp=args.udp,
+                bind=args.bind,
+                connect_timeout=args.connect_timeout,
+                idle_timeout=args.idle_timeout,
+            ),
+        )
 
     if args.command == "reverse-proxy":
         from ..apps import reverse_proxy
 
-        def rp_loader() -> Program:
-            try:
-                return run_declarations(
-                    "pipework reverse-proxy",
-                    lambda: reverse_proxy.declare(
-                        args.listen,
-                        args.targets,
-                        connect_timeout=args.connect_timeout,
-                        read_timeout=args.read_timeout,
-                    ),
-                )
-            except (ValueError, TypeError) as exc:
-                raise ScriptError(f"pipework reverse-proxy: {exc}") from exc
-
-        first = _load(rp_loader)
-        if first is None:
-            return 1
-        return _serve(rp_loader, args, first, None)
+        return _serve_app(
+            args,
+            "pipework reverse-proxy",
+            lambda: reverse_proxy.declare(
+                args.listen,
+                args.targets,
+                connect_timeout=args.connect_timeout,
+                read_timeout=args.read_timeout,
+            ),
+        )
 
     if args.command == "serve":
         from ..apps import serve
 
         listen = args.listen or f"0.0.0.0:{args.port if args.port is not None else 8080}"
-
-        def serve_loader() -> Program:
-            try:
-                return run_declarations(
-                    "pipework serve",
-                    lambda: serve.declare(
-                        args.root,
-                        listen,
-                        cache_size=args.cache_size << 20,
-                        max_file=args.max_file << 10,
-                        revalidate=args.revalidate,
-                    ),
-                )
-            except (ValueError, TypeError, OSError) as exc:
-                raise ScriptError(f"pipework serve: {exc}") from exc
-
-        first = _load(serve_loader)
-        if first is None:
-            return 1
-        return _serve(serve_loader, args, first, None)
+        return _serve_app(
+            args,
+            "pipework serve",
+            lambda: serve.declare(
+                args.root,
+                listen,
+                cache_size=args.cache_size << 20,
+                max_file=args.max_file << 10,
+                revalidate=args.revalidate,
+            ),
+        )
     return 2
 
 
