@@ -12,6 +12,7 @@ Run it with ``pipework run script.py``. See README.md and docs/ for the tour.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import filters as _filters  # noqa: F401  (registers the builder methods)
+from .codec.http1 import Headers, Request, RequestHead, Response, ResponseHead
 from .core import (
     Builder,
     Context,
@@ -30,8 +31,8 @@ from .core import (
     register,
     task,
 )
-from .codec.http1 import Headers, Request, RequestHead, Response, ResponseHead
 from .filters import ConcurrencyLimit
+from .filters.access_log import status_counts as http_status_counts
 from .lb import RoundRobin
 from .net import SourcePool
 from .net import split_address as parse_address
@@ -64,6 +65,7 @@ __all__ = [
     "StreamEnd",
     "TokenBucket",
     "__version__",
+    "http_status_counts",
     "listen",
     "on_exit",
     "parse_address",

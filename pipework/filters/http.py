@@ -53,6 +53,7 @@ from ..core.flow import Hold
 from ..core.pipeline import Layout, Pipeline
 from ..net import spawn
 from ..net.loop import running_loop
+from . import access_log as accesslog
 
 #: a response body up to this size is gathered and sent with a Content-Length; past it, chunked
 STREAM_AFTER = 64 * 1024
@@ -78,7 +79,10 @@ class _Slot:
         "out",
         "pipeline",
         "raw",
+        "req",
+        "sent",
         "size",
+        "t0",
     )
 
     def __init__(self, head_only: bool, keep_alive: bool) -> None:
@@ -92,14 +96,18 @@ class _Slot:
         self.size = 0
         self.chunked = False
         self.raw = False
+        self.req: RequestHead | None = None
+        self.sent = 0  # body bytes written, for the access log
+        self.t0 = 0.0
 
 
 class _DemuxCfg:
-    __slots__ = ("layout", "limits", "responder")
+    __slots__ = ("access_log", "layout", "limits", "responder")
 
-    def __init__(self, layout: Layout | None, limits: dict[str, int]) -> None:
+    def __init__(self, layout: Layout | None, limits: dict[str, int], access_log: str | None = None) -> None:
         self.layout = layout
         self.limits = limits
+        self.access_log = access_log
         self.responder: Any = None
         if layout is not None:
             self._check_fast(layout)
@@ -187,8 +195,10 @@ class DemuxHTTP(Filter):
         "deferred",
         "ended",
         "fast",
+        "log",
         "queue",
         "req",
+        "t0",
     )
 
     def __init__(self, cfg: Any = None) -> None:
@@ -199,6 +209,8 @@ class DemuxHTTP(Filter):
         self.req: RequestHead | None = None
         self.body: list[bytes] | None = None
         self.fast = cfg.responder
+        self.log: str | None = cfg.access_log
+        self.t0 = 0.0
         self.deferred: deque[tuple[_Slot, RequestHead, bytes]] = deque()
         self._out_hold: Hold | None = None
         self.closing = False  # no more requests will be read
@@ -237,6 +249,7 @@ class DemuxHTTP(Filter):
             except Exception as exc:
                 data = internal_error(exc, head, slot.keep_alive)
             if type(data) is bytes:
+                self._account(head, data, self.t0)
                 self._emit(slot, data)
                 self._complete(slot)
             else:
@@ -273,6 +286,8 @@ class DemuxHTTP(Filter):
             return
         if self.fast is not None:
             self.req = head
+            if self.log is not None:
+                self.t0 = time.monotonic()
             if self.fast.needs_body:
                 self.body = []
             if self.queue:  # behind a response still being made: keep the order
@@ -281,6 +296,9 @@ class DemuxHTTP(Filter):
                 self._out(Data(_CONTINUE))
             return
         slot = _Slot(head.method == "HEAD", head.keep_alive)
+        slot.req = head
+        if self.log is not None:
+            slot.t0 = time.monotonic()
         self._queue(slot)
         if self.dec.expect_continue and len(self.queue) == 1:
             self._out(Data(_CONTINUE))
@@ -323,6 +341,7 @@ class DemuxHTTP(Filter):
                     slot = _Slot(head.method == "HEAD", keep)
                     self._queue(slot)
                     self.current = None
+                slot.t0 = self.t0
                 self.deferred.append((slot, head, b"".join(body) if body else b""))
                 return
             try:
@@ -342,6 +361,7 @@ class DemuxHTTP(Filter):
                 self.closing = True
             if slot is None:  # nothing before it: straight out
                 if type(data) is bytes:
+                    self._account(head, data, self.t0)
                     self._out(Data(data))
                     if not keep:
                         self._end()
@@ -349,7 +369,9 @@ class DemuxHTTP(Filter):
                 slot = _Slot(head.method == "HEAD", keep)
                 self._queue(slot)
                 self.current = None
+            slot.t0 = self.t0
             if type(data) is bytes:
+                self._account(head, data, self.t0)
                 self._emit(slot, data)
                 self._complete(slot)
             else:  # an awaitable: the responder answers later
@@ -377,10 +399,28 @@ class DemuxHTTP(Filter):
         except Exception as exc:
             data = internal_error(exc, head, slot.keep_alive)
         if not self.ended:
+            self._account(head, data, slot.t0)
             self._emit(slot, data)
             self._complete(slot)
 
     # -- responses out ----------------------------------------------------------------------------
+    def _account(self, head: RequestHead | None, data: bytes, t0: float) -> None:
+        """Count a whole encoded response and, if asked, log it."""
+        status = data[9:12]
+        accesslog.count(status)
+        if self.log is not None:
+            end = data.find(b"\r\n\r\n")
+            body = 0 if end < 0 or (head is not None and head.method == "HEAD") else len(data) - end - 4
+            accesslog.write(self.log, self.pipeline.context, head, int(status), body, time.monotonic() - t0)
+
+    def _account_slot(self, slot: _Slot, status: int) -> None:
+        """Count a response made by a sub-pipeline and, if asked, log it."""
+        accesslog.count(b"%d" % status)
+        if self.log is not None:
+            accesslog.write(
+                self.log, self.pipeline.context, slot.req, status, slot.sent, time.monotonic() - slot.t0
+            )
+
     def _emit(self, slot: _Slot, data: bytes) -> None:
         q = self.queue
         if q and q[0] is slot:
@@ -421,6 +461,7 @@ class DemuxHTTP(Filter):
             data = evt.data  # type: ignore[attr-defined]
             if slot.chunked:
                 if data and not slot.head_only:
+                    slot.sent += len(data)
                     self._emit(slot, b"%x\r\n%s\r\n" % (len(data), data))
                 return
             slot.body.append(data)
@@ -431,11 +472,13 @@ class DemuxHTTP(Filter):
                 body, slot.body = slot.body, []
                 if not slot.head_only:
                     joined = b"".join(body)
+                    slot.sent += len(joined)
                     self._emit(slot, b"%x\r\n%s\r\n" % (len(joined), joined))
         elif t is MessageStart:
             head = evt.head  # type: ignore[attr-defined]
             if isinstance(head, RawResponse):
                 slot.raw = True  # the bytes are final: nothing more to frame
+                self._account(slot.req, head.data, slot.t0)
                 self._emit(slot, head.data)
                 slot.head = ResponseHead(200)
             elif isinstance(head, Response):
@@ -459,21 +502,24 @@ class DemuxHTTP(Filter):
             elif slot.chunked:
                 if not slot.head_only:
                     self._emit(slot, LAST_CHUNK)
+                self._account_slot(slot, slot.head.status)
             else:
                 whole = b"".join(slot.body)
+                if not slot.head_only:
+                    slot.sent = len(whole)
                 self._emit(slot, self._head_bytes(slot, len(whole)) + (b"" if slot.head_only else whole))
+                self._account_slot(slot, slot.head.status)
             self._complete(slot)
         elif t is StreamEnd:
             if slot.head is None:
                 status = 504 if evt.error in ("ConnectionTimeout", "ReadTimeout", "IdleTimeout") else 502  # type: ignore[attr-defined]
-                self._emit(
-                    slot,
-                    encode_response(
-                        Response(f"{status} from the gateway: {evt.error}\n", status),  # type: ignore[attr-defined]
-                        CLOCK.date,
-                        False,
-                    ),
+                data = encode_response(
+                    Response(f"{status} from the gateway: {evt.error}\n", status),  # type: ignore[attr-defined]
+                    CLOCK.date,
+                    False,
                 )
+                self._account(slot.req, data, slot.t0)
+                self._emit(slot, data)
             slot.keep_alive = False  # the stream ended under the response: the framing is lost
             self._complete(slot)
 
@@ -504,6 +550,7 @@ class DemuxHTTP(Filter):
             return
         self.closing = True
         error = encode_response(Response(f"{exc}\n", exc.status), CLOCK.date, False)
+        self._account(None, error, time.monotonic())
         slot, self.current = self.current, None
         if slot is None:
             slot = _Slot(False, False)
@@ -617,18 +664,25 @@ class ServeHTTP(Filter):
         self._out(MessageEnd())
 
 
-def demux_http(self: Builder, target: LayoutLike | None = None, **limits: int) -> Builder:
+def demux_http(
+    self: Builder, target: LayoutLike | None = None, *, access_log: str | None = None, **limits: int
+) -> Builder:
     """Serve HTTP/1.1 on this stream: one sub-pipeline per request (see the module docstring).
 
-    Limits (keyword arguments): ``max_uri``, ``max_header_bytes``, ``max_headers``, ``max_body``.
+    ``access_log`` is None (every response is still counted, see ``pw.http_status_counts()``),
+    ``"combined"`` or ``"json"`` (lines to the ``pipework.access`` logger). Limits (keyword
+    arguments): ``max_uri``, ``max_header_bytes``, ``max_headers``, ``max_body``.
     """
+    if access_log is not None and access_log not in accesslog.FORMATS:
+        raise ValueError(f"demux_http(): access_log must be one of {', '.join(accesslog.FORMATS)} or None")
     for name, value in limits.items():
         if name not in ("max_uri", "max_header_bytes", "max_headers", "max_body"):
             raise TypeError(f"demux_http(): unknown limit {name!r}")
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"demux_http(): {name} must be a positive number of bytes, not {value!r}")
     layout = None if target is None else as_layout(target)
-    return self.add("demux_http", DemuxHTTP, _DemuxCfg(layout, limits), 0 if layout is not None else 1)
+    cfg = _DemuxCfg(layout, limits, access_log)
+    return self.add("demux_http", DemuxHTTP, cfg, 0 if layout is not None else 1)
 
 
 def serve_http(self: Builder, handler: Any) -> Builder:
