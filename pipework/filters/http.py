@@ -83,6 +83,7 @@ class _Slot:
         "sent",
         "size",
         "t0",
+        "tunnel",
     )
 
     def __init__(self, head_only: bool, keep_alive: bool) -> None:
@@ -99,6 +100,9 @@ class _Slot:
         self.req: RequestHead | None = None
         self.sent = 0  # body bytes written, for the access log
         self.t0 = 0.0
+        #: 0 no tunnel; 1 the request asked for one (Upgrade, CONNECT); 2 the answer accepts it;
+        #: 3 the answer's head is out and bytes pass through both ways
+        self.tunnel = 0
 
 
 class _DemuxCfg:
@@ -199,10 +203,12 @@ class DemuxHTTP(Filter):
         "queue",
         "req",
         "t0",
+        "tunnel",
     )
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
+        self.tunnel: _Slot | None = None
         self.dec = RequestDecoder(sink=self, **cfg.limits)
         self.queue: deque[_Slot] = deque()
         self.current: _Slot | None = None
@@ -265,6 +271,11 @@ class DemuxHTTP(Filter):
 
     # -- requests in ------------------------------------------------------------------------------
     def process(self, evt: Event) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:  # the connection left HTTP: its bytes belong to the upgraded request
+            if tunnel.pipeline is not None and type(evt) in (Data, StreamEnd):
+                tunnel.pipeline.input(evt)
+            return
         if type(evt) is Data:
             if self.closing:
                 return
@@ -387,11 +398,20 @@ class DemuxHTTP(Filter):
             slot.pipeline.input(MessageEnd(end.trailers))
 
     def on_upgrade(self, data: bytes) -> None:
-        # CONNECT and Upgrade hand the stream over; until tunnels are supported here, the
-        # request is answered like any other and the connection then closes
+        """CONNECT or Upgrade: what follows the head is no longer HTTP. A sub-pipeline gets it
+        (and may accept the tunnel with a 101, or a 2xx to CONNECT); a responder answers the
+        request and the connection closes."""
         self.closing = True
-        if self.queue:
-            self.queue[-1].keep_alive = False
+        q = self.queue
+        slot = q[-1] if q else None
+        if slot is None or slot.pipeline is None:
+            if slot is not None:
+                slot.keep_alive = False
+            return
+        slot.tunnel = 1
+        self.tunnel = slot
+        if data:
+            slot.pipeline.input(Data(data))
 
     async def _await(self, slot: _Slot, aw: Any, head: RequestHead) -> None:
         try:
@@ -455,6 +475,9 @@ class DemuxHTTP(Filter):
         if slot.done:
             return
         t = type(evt)
+        if t is Data and slot.tunnel == 3:
+            self._emit(slot, evt.data)  # type: ignore[attr-defined]
+            return
         if t is Data:
             if slot.head is None or slot.raw:
                 return  # body bytes before a head, or after a whole response: nothing to frame
@@ -491,8 +514,21 @@ class DemuxHTTP(Filter):
             else:
                 self.pipeline.context.fail(TypeError(f"a response head must be a ResponseHead, not {head!r}"))
             status = slot.head.status if slot.head is not None else 200
-            if status in NO_BODY_STATUS or status < 200:
+            if slot.tunnel == 1:
+                req = slot.req
+                if status == 101 or (req is not None and req.method == "CONNECT" and 200 <= status < 300):
+                    slot.tunnel = 2
+                    slot.head_only = True
+                else:  # the switch was refused: an ordinary answer, then the connection ends
+                    slot.tunnel = 0
+                    slot.keep_alive = False
+                    if self.tunnel is slot:
+                        self.tunnel = None
+            if slot.tunnel < 2 and (status in NO_BODY_STATUS or status < 200):
                 slot.head_only = True  # RFC 9110 6.4.1: 1xx, 204 and 304 never carry content
+        elif t is MessageEnd and slot.tunnel == 2:
+            slot.tunnel = 3  # the head goes out; from now on bytes pass through as they are
+            self._emit(slot, self._head_bytes(slot, None))
         elif t is MessageEnd:
             if slot.head is None:
                 self._emit(slot, encode_response(Response(b"Bad Gateway\n", 502), CLOCK.date, False))
@@ -509,6 +545,9 @@ class DemuxHTTP(Filter):
                     slot.sent = len(whole)
                 self._emit(slot, self._head_bytes(slot, len(whole)) + (b"" if slot.head_only else whole))
                 self._account_slot(slot, slot.head.status)
+            self._complete(slot)
+        elif t is StreamEnd and slot.tunnel == 3:
+            slot.keep_alive = False
             self._complete(slot)
         elif t is StreamEnd:
             if slot.head is None:
@@ -528,6 +567,11 @@ class DemuxHTTP(Filter):
         assert head is not None
         fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _OWN_FIELDS]
         parts = [status_line(head.status, head.reason or None), header_block(fields), CLOCK.date]
+        if slot.tunnel >= 2:
+            if head.status == 101:
+                parts.append(b"connection: upgrade\r\n")
+            parts.append(b"\r\n")
+            return b"".join(parts)
         if head.status in NO_BODY_STATUS or head.status < 200:
             pass
         elif slot.head_only and not slot.body:

@@ -460,7 +460,8 @@ def test_bytes_after_a_closing_request_are_not_read(ports: SimpleNamespace, kind
 def test_upgrade_and_connect_are_answered_then_closed(
     ports: SimpleNamespace, kind: str, request_bytes: bytes
 ) -> None:
-    """Until tunnels are served, such a request is answered as any other and the connection ends."""
+    """A handler that does not switch protocols answers as for any other request, and the
+    connection ends (the bytes after the head are not HTTP)."""
     with Raw(getattr(ports, kind)) as c:
         c.send(request_bytes)
         (r,) = c.recv_until(1)
