@@ -23,6 +23,7 @@ A request the codec refuses (a smuggling attempt, a limit passed) gets its statu
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -82,6 +83,7 @@ class _Slot:
         "req",
         "sent",
         "size",
+        "stream",
         "t0",
         "tunnel",
     )
@@ -103,6 +105,7 @@ class _Slot:
         #: 0 no tunnel; 1 the request asked for one (Upgrade, CONNECT); 2 the answer accepts it;
         #: 3 the answer's head is out and bytes pass through both ways
         self.tunnel = 0
+        self.stream: FileStream | None = None
 
 
 class _DemuxCfg:
@@ -149,6 +152,27 @@ class RawResponse:
 
     def __repr__(self) -> str:
         return f"RawResponse({self.data[:40]!r}...)"
+
+
+class FileStream:
+    """A response whose body is read from a file as the client takes it (flat memory for large
+    files): ``head`` is the encoded head; ``length`` bytes from ``offset`` of ``path`` follow."""
+
+    __slots__ = ("fd", "head", "length", "offset", "path")
+
+    def __init__(self, head: bytes, path: str, offset: int, length: int) -> None:
+        self.head = head
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.fd = -1
+
+    def __repr__(self) -> str:
+        return f"FileStream({self.path!r}, {self.offset}+{self.length})"
+
+
+#: how much of a streamed file is read per write
+FILE_CHUNK = 256 * 1024
 
 
 class _Clock:
@@ -200,6 +224,7 @@ class DemuxHTTP(Filter):
         "ended",
         "fast",
         "log",
+        "pumping",
         "queue",
         "req",
         "t0",
@@ -209,6 +234,7 @@ class DemuxHTTP(Filter):
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
         self.tunnel: _Slot | None = None
+        self.pumping: _Slot | None = None
         self.dec = RequestDecoder(sink=self, **cfg.limits)
         self.queue: deque[_Slot] = deque()
         self.current: _Slot | None = None
@@ -242,18 +268,26 @@ class DemuxHTTP(Filter):
             return
         hold.release()
         try:
-            self._answer_deferred()
+            if self.pumping is not None:
+                self._pump()
+            if self.pumping is None:
+                self._answer_deferred()
         except Exception as exc:
             self.pipeline.context.fail(exc)
 
     def _answer_deferred(self) -> None:
         ctx = self.pipeline.context
-        while self.deferred and not ctx.output_paused and not self.ended:
+        while self.deferred and self.pumping is None and not ctx.output_paused and not self.ended:
             slot, head, body = self.deferred.popleft()
             try:
                 data = self.fast.respond(head, body, ctx, CLOCK.date, slot.keep_alive, slot.head_only)
             except Exception as exc:
                 data = internal_error(exc, head, slot.keep_alive)
+            if type(data) is FileStream:
+                slot.req, slot.stream = head, data
+                if self.queue and self.queue[0] is slot:
+                    self._pump_start(slot)
+                return  # the rest waits until the file is out
             if type(data) is bytes:
                 self._account(head, data, self.t0)
                 self._emit(slot, data)
@@ -342,7 +376,7 @@ class DemuxHTTP(Filter):
             keep = head.keep_alive
             body = self.body
             self.body = None
-            if self.deferred or self.pipeline.context.output_paused:
+            if self.deferred or self.pumping is not None or self.pipeline.context.output_paused:
                 # the client is not reading: answer when it is (the reader is paused meanwhile)
                 slot = self.current
                 self.current = None
@@ -370,6 +404,15 @@ class DemuxHTTP(Filter):
             self.current = None
             if not keep:
                 self.closing = True
+            if type(data) is FileStream:
+                if slot is None:
+                    slot = _Slot(head.method == "HEAD", keep)
+                    self._queue(slot)
+                    self.current = None
+                slot.req, slot.t0, slot.stream = head, self.t0, data
+                if self.queue[0] is slot:
+                    self._pump_start(slot)
+                return
             if slot is None:  # nothing before it: straight out
                 if type(data) is bytes:
                     self._account(head, data, self.t0)
@@ -424,6 +467,65 @@ class DemuxHTTP(Filter):
             self._complete(slot)
 
     # -- responses out ----------------------------------------------------------------------------
+    def _pump_start(self, slot: _Slot) -> None:
+        """``slot`` heads the queue with a file to send: open it and start sending."""
+        fs = slot.stream
+        assert fs is not None
+        self._emit(slot, fs.head)
+        if slot.head_only or fs.length == 0:
+            self._pump_done(slot)
+            return
+        try:
+            fs.fd = os.open(fs.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:  # gone since the head was made: the framing promised is lost
+            log.warning("%s: cannot open %s: %s", self.pipeline.context, fs.path, exc)
+            slot.keep_alive = False
+            self._pump_done(slot)
+            return
+        self.pumping = slot
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send file chunks while the client takes them; stop when its buffer is full."""
+        slot = self.pumping
+        if slot is None or slot.stream is None:
+            return
+        fs = slot.stream
+        ctx = self.pipeline.context
+        while fs.length > 0:
+            if ctx.output_paused or self.ended:
+                return  # _on_output_paused calls again when the client has read
+            chunk = os.pread(fs.fd, min(FILE_CHUNK, fs.length), fs.offset)
+            if not chunk:  # the file shrank under us: the Content-Length cannot be kept
+                slot.keep_alive = False
+                break
+            fs.offset += len(chunk)
+            fs.length -= len(chunk)
+            slot.sent += len(chunk)
+            self._out(Data(chunk))
+        self._pump_done(slot)
+
+    def _pump_done(self, slot: _Slot) -> None:
+        fs = slot.stream
+        if fs is not None and fs.fd >= 0:
+            os.close(fs.fd)
+            fs.fd = -1
+        slot.stream = None
+        self.pumping = None
+        accesslog.count(b"%d" % int(fs.head[9:12]) if fs is not None else b"200")
+        if self.log is not None and fs is not None:
+            accesslog.write(
+                self.log,
+                self.pipeline.context,
+                slot.req,
+                int(fs.head[9:12]),
+                slot.sent,
+                time.monotonic() - slot.t0,
+            )
+        self._complete(slot)
+        if self.pumping is None and not self.ended:
+            self._answer_deferred()
+
     def _account(self, head: RequestHead | None, data: bytes, t0: float) -> None:
         """Count a whole encoded response and, if asked, log it."""
         status = data[9:12]
@@ -465,6 +567,9 @@ class DemuxHTTP(Filter):
                     out, nxt.out = nxt.out, []
                     for b in out:
                         self._out(Data(b))
+                if nxt.stream is not None and self.pumping is None:
+                    self._pump_start(nxt)
+                    return
         if self._hold and len(q) <= MAX_PENDING // 2:
             self._hold = False
             self.pipeline.context.valve.open()
@@ -499,6 +604,13 @@ class DemuxHTTP(Filter):
                     self._emit(slot, b"%x\r\n%s\r\n" % (len(joined), joined))
         elif t is MessageStart:
             head = evt.head  # type: ignore[attr-defined]
+            if isinstance(head, FileStream):
+                slot.raw = True  # the head and body come from the file pump
+                slot.head = ResponseHead(int(head.head[9:12]))
+                slot.stream = head
+                if self.queue and self.queue[0] is slot and self.pumping is None:
+                    self._pump_start(slot)
+                return
             if isinstance(head, RawResponse):
                 slot.raw = True  # the bytes are final: nothing more to frame
                 self._account(slot.req, head.data, slot.t0)
@@ -526,6 +638,8 @@ class DemuxHTTP(Filter):
                         self.tunnel = None
             if slot.tunnel < 2 and (status in NO_BODY_STATUS or status < 200):
                 slot.head_only = True  # RFC 9110 6.4.1: 1xx, 204 and 304 never carry content
+        elif t is MessageEnd and (slot.stream is not None or self.pumping is slot):
+            pass  # the file pump completes this answer when the file is out
         elif t is MessageEnd and slot.tunnel == 2:
             slot.tunnel = 3  # the head goes out; from now on bytes pass through as they are
             self._emit(slot, self._head_bytes(slot, None))
@@ -616,6 +730,10 @@ class DemuxHTTP(Filter):
 
     def close(self) -> None:
         self.deferred.clear()
+        slot, self.pumping = self.pumping, None
+        if slot is not None and slot.stream is not None and slot.stream.fd >= 0:
+            os.close(slot.stream.fd)
+            slot.stream.fd = -1
         if self._out_hold is not None:
             self._out_hold.release()
         self.pipeline.context.unwatch_output(self._on_output_paused)

@@ -7,7 +7,8 @@ the encoded response itself. While the ``Date`` second does not change, a hit re
 ``bytes`` object: answering a cached file is a dict lookup and one write. An entry is
 re-validated against the file's size, mtime and inode at most once every ``revalidate`` seconds;
 a changed file is read again. The cache holds at most ``cache_size`` bytes (least recently used
-entries go first); a file larger than ``max_file`` is not cached, it is read for each request.
+entries go first); a file larger than ``max_file`` is not cached: ``demux_http`` sends it from the
+disk in chunks as the client reads (see ``FileStream``), so its size does not matter to memory.
 
 Conditional requests (``If-None-Match``, ``If-Modified-Since``) get 304; a single ``Range`` gets
 206 or 416; methods other than GET and HEAD get 405. Paths are decoded, ``..`` is refused, and the
@@ -26,7 +27,7 @@ from urllib.parse import unquote
 
 from ..codec.http1 import RequestHead, Response, encode_response, format_http_date, header_block, status_line
 from ..core import Builder, Filter, MessageEnd, MessageStart, register
-from .http import CLOCK, RawResponse
+from .http import CLOCK, FileStream, RawResponse
 
 try:
     import brotli
@@ -46,8 +47,6 @@ COMPRESSIBLE = (
 MIN_COMPRESS = 256
 DEFAULT_CACHE_SIZE = 64 * 1024 * 1024
 DEFAULT_MAX_FILE = 4 * 1024 * 1024
-#: the largest file served at all until large files are streamed from disk (see issue notes)
-MAX_UNCACHED_FILE = 256 * 1024 * 1024
 
 
 class _Variant:
@@ -81,6 +80,50 @@ class _Variant:
         return self.full_close
 
 
+def _metadata(path: str, st: os.stat_result) -> tuple[bytes, bytes, str]:
+    """ETag, Last-Modified and Content-Type of a file."""
+    etag = f'"{st.st_mtime_ns // 1000:x}-{st.st_size:x}"'.encode()
+    last_modified = format_http_date(int(st.st_mtime)).encode()
+    ctype, coding = mimetypes.guess_type(path)
+    if coding is not None:  # x.tar.gz is gzip bytes: the type inside would need Content-Encoding
+        ctype = "application/gzip" if coding == "gzip" else "application/octet-stream"
+    ctype = ctype or "application/octet-stream"
+    if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
+        ctype += "; charset=utf-8"
+    return etag, last_modified, ctype
+
+
+class _BigFile:
+    """A file over ``max_file``: never held in memory, sent from the disk as the client reads."""
+
+    __slots__ = ("etag", "fields", "last_modified", "path", "size")
+
+    def __init__(self, path: str, st: os.stat_result) -> None:
+        self.path = path
+        self.size = st.st_size
+        self.etag, self.last_modified, ctype = _metadata(path, st)
+        self.fields = [
+            (b"content-type", ctype.encode()),
+            (b"etag", self.etag),
+            (b"last-modified", self.last_modified),
+            (b"accept-ranges", b"bytes"),
+        ]
+
+    def stream(
+        self,
+        status: int,
+        extra: list[tuple[bytes, bytes]],
+        offset: int,
+        length: int,
+        date: bytes,
+        keep_alive: bool,
+    ) -> FileStream:
+        fields = [*self.fields, *extra, (b"content-length", b"%d" % length)]
+        head = status_line(status) + header_block(fields) + date
+        head += b"\r\n" if keep_alive else b"connection: close\r\n\r\n"
+        return FileStream(head, self.path, offset, length)
+
+
 class _Entry:
     __slots__ = (
         "checked",
@@ -102,14 +145,7 @@ class _Entry:
         self.stat_key = (st.st_size, st.st_mtime_ns, st.st_ino)
         self.size = st.st_size
         self.mtime = int(st.st_mtime)
-        self.etag = f'"{st.st_mtime_ns // 1000:x}-{st.st_size:x}"'.encode()
-        self.last_modified = format_http_date(self.mtime).encode()
-        ctype, coding = mimetypes.guess_type(path)
-        if coding is not None:  # x.tar.gz is gzip bytes: the type inside would need Content-Encoding
-            ctype = "application/gzip" if coding == "gzip" else "application/octet-stream"
-        ctype = ctype or "application/octet-stream"
-        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
-            ctype += "; charset=utf-8"
+        self.etag, self.last_modified, ctype = _metadata(path, st)
         compressible = ctype.startswith(COMPRESSIBLE) and len(body) >= MIN_COMPRESS
         self.fields = [
             (b"content-type", ctype.encode()),
@@ -196,14 +232,14 @@ class _StaticCfg:
             return None
         return real
 
-    def _load(self, url_path: str, now: float) -> _Entry | None:
+    def _load(self, url_path: str, now: float) -> _Entry | _BigFile | None:
         path = self._resolve(url_path)
         if path is None:
             return None
         try:
             st = os.stat(path)
-            if st.st_size > MAX_UNCACHED_FILE:
-                return None
+            if st.st_size > self.max_file:
+                return _BigFile(path, st)
             with open(path, "rb") as f:
                 body = f.read()
         except OSError:
@@ -219,7 +255,7 @@ class _StaticCfg:
                 pass
         return _Entry(path, st, body, siblings, now)
 
-    def lookup(self, url_path: str, now: float) -> _Entry | None:
+    def lookup(self, url_path: str, now: float) -> _Entry | _BigFile | None:
         """The entry for ``url_path``, checked against the disk if older than ``revalidate``.
 
         ``now`` is a monotonic time; the LRU order is refreshed when an entry is re-validated
@@ -239,13 +275,13 @@ class _StaticCfg:
             except OSError:
                 pass
             self._drop(url_path)
-        entry = self._load(url_path, now)
-        if entry is not None and entry.size <= self.max_file:
-            self.cache[url_path] = entry
-            self.used += entry.cost
+        loaded = self._load(url_path, now)
+        if isinstance(loaded, _Entry):
+            self.cache[url_path] = loaded
+            self.used += loaded.cost
             while self.used > self.cache_size and len(self.cache) > 1:
                 self._drop(next(iter(self.cache)))
-        return entry
+        return loaded
 
     def _drop(self, key: str) -> None:
         entry = self.cache.pop(key, None)
@@ -255,7 +291,7 @@ class _StaticCfg:
     # -- answering --------------------------------------------------------------------------------
     def _respond(
         self, head: RequestHead, body: bytes, ctx: Any, date: bytes, keep_alive: bool, head_only: bool
-    ) -> bytes:
+    ) -> bytes | FileStream:
         method = head.method
         if method != "GET" and method != "HEAD":
             return encode_response(
@@ -289,8 +325,13 @@ class _StaticCfg:
         elif ims is not None and ims == entry.last_modified:
             return self._not_modified(entry, date, keep_alive)
         # RFC 9110 13.1.5: under an If-Range that does not match exactly, the Range is ignored
-        if rng is not None and (if_range is None or if_range.strip() in (entry.etag, entry.last_modified)):
-            return self._range(entry, rng, date, keep_alive, head_only)
+        use_range = rng is not None and (
+            if_range is None or if_range.strip() in (entry.etag, entry.last_modified)
+        )
+        if isinstance(entry, _BigFile):
+            return self._stream(entry, rng if use_range else None, date, keep_alive, head_only)
+        if use_range:
+            return self._range(entry, rng, date, keep_alive, head_only)  # type: ignore[arg-type]
         variant = entry.plain
         if ae is not None and len(entry.variants) > 1:
             for enc in ("br", "gzip"):
@@ -302,7 +343,33 @@ class _StaticCfg:
             return variant.full_keep
         return variant.response(date, keep_alive, head_only)
 
-    def _not_modified(self, entry: _Entry, date: bytes, keep_alive: bool) -> bytes:
+    def _stream(
+        self, big: _BigFile, rng: bytes | None, date: bytes, keep_alive: bool, head_only: bool
+    ) -> bytes | FileStream:
+        """A large file, sent from the disk as the client reads (see ``FileStream``)."""
+        size = big.size
+        if rng is not None:
+            spec = rng.strip()
+            a, sep, b = spec[6:].strip().partition(b"-")
+            if spec.startswith(b"bytes=") and sep and b"," not in spec:
+                try:
+                    first, last = (
+                        (int(a), int(b) if b else size - 1) if a else (max(0, size - int(b)), size - 1)
+                    )
+                except ValueError:
+                    first = last = -2
+                if first == -2:
+                    pass  # a form we do not take: the whole file (RFC 9110 14.2)
+                elif first >= size or first > last or first < 0:
+                    fields = [(b"content-range", b"bytes */%d" % size), (b"content-length", b"0")]
+                    return status_line(416) + header_block(fields) + date + b"\r\n"
+                else:
+                    last = min(last, size - 1)
+                    extra = [(b"content-range", b"bytes %d-%d/%d" % (first, last, size))]
+                    return big.stream(206, extra, first, last - first + 1, date, keep_alive)
+        return big.stream(200, [], 0, size, date, keep_alive)
+
+    def _not_modified(self, entry: _Entry | _BigFile, date: bytes, keep_alive: bool) -> bytes:
         fields = [(b"etag", entry.etag), (b"last-modified", entry.last_modified)]
         return (
             status_line(304)
@@ -368,7 +435,7 @@ class ServeFiles(Filter):
             data = self.cfg.respond(
                 head, b"", self.pipeline.context, CLOCK.date, head.keep_alive, head.method == "HEAD"
             )
-            self._out(MessageStart(RawResponse(data)))
+            self._out(MessageStart(data if type(data) is FileStream else RawResponse(data)))
             self._out(MessageEnd())
 
 

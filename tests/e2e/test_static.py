@@ -466,9 +466,14 @@ def test_a_malformed_accept_encoding_is_not_a_server_error(site: SimpleNamespace
 
 
 def test_curl_compressed(site: SimpleNamespace) -> None:
-    r = curl("--compressed", "-D", "-", url(site.fast, "/big.txt"))
+    r = curl("--compressed", "-D", "-", url(site.fast, "/style.css"))
     head, _, body = r.stdout.partition(b"\r\n\r\n")
     assert b"\r\ncontent-encoding: " in head.lower()
+    assert body == CSS
+    # a file past max_file is sent from the disk as it is, never compressed per request
+    r = curl("--compressed", "-D", "-", url(site.fast, "/big.txt"))
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    assert b"\r\ncontent-encoding: " not in head.lower()
     assert body == BIG
 
 
@@ -500,8 +505,13 @@ def test_a_file_past_max_file_is_served_whole(site: SimpleNamespace, kind: str) 
     for _ in range(2):
         r = request(port, "/big.txt")
         assert (r.status, r.body) == (200, BIG)
-    assert gzip.decompress(request(port, "/big.txt", "Accept-Encoding: gzip").body) == BIG
+    assert request(port, "/big.txt", "Accept-Encoding: gzip").body == BIG  # streamed as it is
     assert request(port, "/big.txt", "Range: bytes=150000-150099").body == BIG[150000:150100]
+    assert request(port, "/big.txt", "Range: bytes=-10").body == BIG[-10:]
+    assert request(port, "/big.txt", "Range: bytes=999999-").status == 416
+    r = request(port, "/big.txt", method="HEAD")
+    assert r.header("content-length") == str(len(BIG))
+    assert r.body == b""
 
 
 def test_a_changed_file_is_served_after_the_revalidate_interval(site: SimpleNamespace) -> None:
@@ -565,3 +575,50 @@ def test_pipelined_large_files_to_a_slow_reader(pipework, tmp_path: Path) -> Non
     assert got.count(b"HTTP/1.1 200 OK\r\n") == n
     assert got.count(blob) == n
     assert "BufferOverflow" not in p.output()
+
+
+def test_a_1_gib_file_streams_with_flat_memory(pipework, tmp_path: Path) -> None:
+    """A file past max_file goes from the disk to the client as the client reads: memory stays flat."""
+    root = tmp_path / "www"
+    root.mkdir()
+    big = root / "huge.bin"
+    with big.open("wb") as f:  # sparse: 1 GiB of zeros without using the disk
+        f.truncate(1 << 30)
+    port = free_port()
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        f"    lambda p: p.serve_files({str(root)!r}))))\n"
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+
+    def rss_kib() -> int:
+        with open(f"/proc/{p.proc.pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    base = rss_kib()
+    peak = base
+    got = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        head, _, rest = head.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"content-length: 1073741824" in head
+        got = len(rest)
+        buf = bytearray(1 << 20)
+        n = 0
+        while True:
+            k = s.recv_into(buf)
+            if not k:
+                break
+            got += k
+            n += 1
+            if n % 64 == 0:
+                peak = max(peak, rss_kib())
+    assert got == 1 << 30
+    assert peak - base < 32 * 1024, f"the server grew by {peak - base} KiB while streaming 1 GiB"
