@@ -44,6 +44,22 @@ from ..net.loop import running_loop
 log = logging.getLogger("pipework")
 
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+#: request fields not passed on: hop-by-hop (RFC 9110 7.6.1) and the X-Forwarded-* we write ourselves
+_REQUEST_DROP = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+    )
+)
+_CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade", b""))
 VIA = (b"via", b"1.1 pipework")
 #: idle connections kept per target; more are closed when returned
 DEFAULT_MAX_IDLE = 64
@@ -52,14 +68,14 @@ DEFAULT_MAX_IDLE = 64
 class _Upstream:
     """One connection to a target: the Outbound's handler, lent to one exchange at a time."""
 
-    __slots__ = ("conn", "dec", "exchange", "key", "pool", "timer", "used")
+    __slots__ = ("conn", "dec", "exchange", "idle_since", "key", "pool", "used")
 
     def __init__(self, pool: _Pool, key: tuple[str, int], connect_timeout: float) -> None:
         self.pool = pool
         self.key = key
         self.dec = ResponseDecoder()
         self.exchange: Proxy | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.idle_since = 0.0
         self.used = 0
         self.conn = Outbound(self, key[0], key[1], connect_timeout=connect_timeout)
 
@@ -92,9 +108,6 @@ class _Upstream:
         self.conn.close()
 
     def on_close(self, error: str | None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
         self.pool.forget(self)
         ex = self.exchange
         if ex is not None:
@@ -106,23 +119,26 @@ class _Upstream:
 
 
 class _Pool:
-    """Idle connections per target, each closed after ``idle_timeout`` seconds unused."""
+    """Idle connections per target, and one timer that enforces both the idle timeout of pooled
+    connections and the read timeout of exchanges in flight (no timer per request)."""
 
-    __slots__ = ("connect_timeout", "idle", "idle_timeout", "max_idle")
+    __slots__ = ("active", "connect_timeout", "idle", "idle_timeout", "max_idle", "read_timeout", "sweeper")
 
-    def __init__(self, max_idle: int, idle_timeout: float, connect_timeout: float) -> None:
+    def __init__(
+        self, max_idle: int, idle_timeout: float, connect_timeout: float, read_timeout: float
+    ) -> None:
         self.idle: dict[tuple[str, int], deque[_Upstream]] = {}
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.active: set[Proxy] = set()
+        self.sweeper: asyncio.TimerHandle | None = None
 
     def take(self, key: tuple[str, int]) -> _Upstream | None:
         q = self.idle.get(key)
         while q:
             up = q.pop()  # the most recently used: the least likely to have been closed
-            if up.timer is not None:
-                up.timer.cancel()
-                up.timer = None
             if not up.conn.closed:
                 return up
         return None
@@ -130,14 +146,15 @@ class _Pool:
     def open(self, key: tuple[str, int]) -> _Upstream:
         return _Upstream(self, key, self.connect_timeout)
 
-    def give_back(self, up: _Upstream) -> None:
+    def give_back(self, up: _Upstream, now: float) -> None:
         up.exchange = None
         q = self.idle.setdefault(up.key, deque())
         if len(q) >= self.max_idle or up.conn.closed:
             up.conn.close()
             return
+        up.idle_since = now
         q.append(up)
-        up.timer = running_loop().call_later(self.idle_timeout, up.conn.close)
+        self._sweep_later()
 
     def forget(self, up: _Upstream) -> None:
         q = self.idle.get(up.key)
@@ -146,6 +163,29 @@ class _Pool:
                 q.remove(up)
             except ValueError:
                 pass
+
+    def watch(self, ex: Proxy) -> None:
+        """``ex`` waits for a response: end it if no byte comes for ``read_timeout``."""
+        self.active.add(ex)
+        self._sweep_later()
+
+    def _sweep_later(self) -> None:
+        if self.sweeper is None:
+            period = min(t for t in (1.0, self.read_timeout / 4, self.idle_timeout / 4) if t > 0)
+            self.sweeper = running_loop().call_later(period, self._sweep)
+
+    def _sweep(self) -> None:
+        self.sweeper = None
+        now = running_loop().time()
+        if self.read_timeout > 0:
+            for ex in [ex for ex in self.active if now - ex.last_read >= self.read_timeout]:
+                ex.timed_out()
+        if self.idle_timeout > 0:
+            for q in self.idle.values():
+                while q and now - q[0].idle_since >= self.idle_timeout:
+                    q.popleft().conn.close()
+        if self.active or any(self.idle.values()):
+            self._sweep_later()
 
 
 class _ProxyCfg:
@@ -196,7 +236,6 @@ class Proxy(Filter):
         "request_done",
         "responded",
         "sent_body",
-        "timer",
         "tries",
         "tunnel",
         "up",
@@ -216,7 +255,6 @@ class Proxy(Filter):
         self.tries = 0
         self.upgrade: bytes | None = None  # the Upgrade the client asked for, passed on
         self.tunnel = False  # the server switched protocols: bytes pass through both ways
-        self.timer: asyncio.TimerHandle | None = None
         self.last_read = 0.0
         self._hold: Hold | None = None
         self._watching = False
@@ -247,28 +285,37 @@ class Proxy(Filter):
         ctx = self.pipeline.context
         key = parse_target(cfg.target.call(head, ctx)) if cfg.target is not None else cfg.key
         self.head = head
-        fields = forward_fields(head.raw_headers)
+        # one pass over the fields: hop-by-hop ones and our own X-Forwarded-* are left out
+        fields: list[tuple[bytes, bytes]] = []
+        xff = host = upgrade = conn = None
         chunked = False
         for k, v in head.raw_headers:
-            if k.lower() == b"transfer-encoding" and b"chunked" in v.lower():
-                chunked = True
+            kl = k.lower()
+            if kl in _REQUEST_DROP:
+                if kl == b"x-forwarded-for":
+                    xff = v if xff is None else xff + b", " + v
+                elif kl == b"transfer-encoding":
+                    chunked = b"chunked" in v.lower()
+                elif kl == b"connection":
+                    conn = v.lower() if conn is None else conn + b"," + v.lower()
+                elif kl == b"upgrade":
+                    upgrade = v
+                continue
+            if kl == b"host":
+                host = v
+            fields.append((k, v))
+        if conn is not None:
+            named = {t.strip() for t in conn.split(b",")} - _CONNECTION_OPTIONS
+            if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
+                fields = [(k, v) for k, v in fields if k.lower() not in named]
         self.chunked = chunked
         peer = ctx.inbound.remote_address.encode()
-        xff = head.header(b"x-forwarded-for")
-        host = head.header(b"host")
-        fields = [
-            (k, v)
-            for k, v in fields
-            if k.lower() not in (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
-        ]
         fields.append((b"x-forwarded-for", xff + b", " + peer if xff else peer))
         fields.append((b"x-forwarded-proto", b"http"))
         if host is not None:
             fields.append((b"x-forwarded-host", host))
         fields.append(VIA)
-        upgrade = head.header(b"upgrade")
-        connection = head.header(b"connection") or b""
-        if upgrade is not None and b"upgrade" in connection.lower():
+        if upgrade is not None and conn is not None and b"upgrade" in conn:
             # hop-by-hop, yet the one pair that must reach the server for a protocol switch
             self.upgrade = upgrade
             fields += [(b"connection", b"upgrade"), (b"upgrade", upgrade)]
@@ -291,19 +338,17 @@ class Proxy(Filter):
         if not self._watching:
             self._watching = True
             self.pipeline.context.watch_output(self._on_output_paused)
-        if self.cfg.read_timeout > 0:
-            loop = running_loop()
-            self.last_read = loop.time()
-            if self.timer is None:
-                self.timer = loop.call_later(self.cfg.read_timeout, self._check_timeout)
+        pool = self.cfg.pool
+        if pool.read_timeout > 0:
+            self.last_read = running_loop().time()
+            pool.watch(self)
 
     # -- the response, from the upstream connection ----------------------------------------------
     def upstream_events(self) -> None:
         up = self.up
         if up is None or self.done:
             return
-        if self.timer is not None:
-            self.last_read = running_loop().time()
+        self.last_read = running_loop().time()
         events = up.dec.events
         if not events:
             return
@@ -319,9 +364,7 @@ class Proxy(Filter):
                     value = next((v for k, v in e.raw_headers if k.lower() == b"upgrade"), self.upgrade)  # type: ignore[union-attr]
                     fields += [(b"upgrade", value), VIA]
                     self.responded = self.tunnel = True
-                    if self.timer is not None:
-                        self.timer.cancel()  # a tunnel may be quiet as long as it likes
-                        self.timer = None
+                    self.cfg.pool.active.discard(self)  # a tunnel may be quiet as long as it likes
                     out(MessageStart(ResponseHead(101, e.reason, e.version, fields, False)))  # type: ignore[union-attr]
                     out(MessageEnd())
                     continue
@@ -381,28 +424,21 @@ class Proxy(Filter):
         if up is not None:
             up.conn.pause_reading() if paused else up.conn.resume_reading()
 
-    def _check_timeout(self) -> None:
-        self.timer = None
-        if self.done:
-            return
-        loop = running_loop()
-        left = self.last_read + self.cfg.read_timeout - loop.time()
-        if left > 0:
-            self.timer = loop.call_later(left, self._check_timeout)
-            return
-        self._finish("ReadTimeout", reuse=False)
+    def timed_out(self) -> None:
+        """No byte of the response came within the read timeout (the pool's sweep tells)."""
+        if not self.done:
+            self._finish("ReadTimeout", reuse=False)
 
     def _finish(self, error: str | None, reuse: bool) -> None:
         if self.done:
             return
         self.done = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        pool: _Pool = self.cfg.pool
+        pool.active.discard(self)
         up, self.up = self.up, None
         if up is not None:
             if reuse and not up.conn.closed:
-                self.cfg.pool.give_back(up)
+                pool.give_back(up, self.last_read)
             else:
                 up.exchange = None
                 up.conn.abort()
@@ -420,8 +456,7 @@ class Proxy(Filter):
     def close(self) -> None:
         if not self.done:
             self.done = True
-            if self.timer is not None:
-                self.timer.cancel()
+            self.cfg.pool.active.discard(self)
             up, self.up = self.up, None
             if up is not None:
                 up.exchange = None
@@ -600,7 +635,7 @@ def proxy(
     ):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"proxy(): {name} must be a number of seconds >= 0, not {value!r}")
-    pool = _Pool(max_idle, idle_timeout, connect_timeout)
+    pool = _Pool(max_idle, idle_timeout, connect_timeout, float(read_timeout))
     return self.add("proxy", Proxy, _ProxyCfg(target, pool, float(read_timeout), retries))
 
 

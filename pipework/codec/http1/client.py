@@ -19,6 +19,7 @@ when the server it asked breaks HTTP.
 
 from __future__ import annotations
 
+from .encode import header_block
 from .errors import RemoteProtocolError
 from .head import RawHeaders, RequestHead, ResponseHead
 from .server import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, END, EndOfMessage
@@ -154,11 +155,11 @@ class ResponseDecoder:
             raise RemoteProtocolError(f"response head over {self.max_header_bytes} bytes", 502)
         block = buf[:end]
         self._buf = buf[end + 4 :]
+        crlf = block.count(b"\r\n")
+        if block.count(b"\n") != crlf or block.count(b"\r") != crlf:
+            raise RemoteProtocolError("a bare CR or LF in the response head", 502)
         lines = block.split(b"\r\n")
         status_line = lines[0]
-        for line in lines:
-            if b"\n" in line or b"\r" in line:
-                raise RemoteProtocolError("a bare CR or LF in the response head", 502)
         parts = status_line.split(b" ", 2)
         if (
             len(parts) < 2
@@ -167,29 +168,32 @@ class ResponseDecoder:
             or not parts[1].isdigit()
         ):
             raise RemoteProtocolError(f"bad status line {status_line[:60]!r}", 502)
-        version = parts[0][5:].decode("ascii")
+        version = "1.1" if parts[0] == b"HTTP/1.1" else parts[0][5:].decode("ascii")
         status = int(parts[1])
         reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
         raw: RawHeaders = []
         if len(lines) - 1 > self.max_headers:
             raise RemoteProtocolError(f"over {self.max_headers} header fields in a response", 502)
         te = cl = conn = None
+        append = raw.append
         for line in lines[1:]:
-            if not line or line[0] in b" \t":
-                raise RemoteProtocolError("obsolete line folding in a response head", 502)
             name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip():
-                raise RemoteProtocolError(f"bad header field {line[:60]!r}", 502)
+            if not sep or not name or name[0] in b" \t" or name[-1] in b" \t":
+                # RFC 9112 5.1: no whitespace around a field name; a leading space is obs-fold (5.2)
+                raise RemoteProtocolError(f"bad header field or obsolete line folding {line[:60]!r}", 502)
             value = value.strip(b" \t")
-            raw.append((name, value))
-            n = name.lower()
-            if n == b"transfer-encoding":
-                te = value if te is None else te + b"," + value
-            elif n == b"content-length":
-                if not value.isdigit() or (cl is not None and cl != value):
-                    raise RemoteProtocolError(f"bad Content-Length {value[:30]!r}", 502)
-                cl = value
-            elif n == b"connection":
+            append((name, value))
+            n = len(name)
+            # only the three fields that frame the body are looked at; lower() only for them
+            if n == 17:
+                if name.lower() == b"transfer-encoding":
+                    te = value if te is None else te + b"," + value
+            elif n == 14:
+                if name.lower() == b"content-length":
+                    if not value.isdigit() or (cl is not None and cl != value):
+                        raise RemoteProtocolError(f"bad Content-Length {value[:30]!r}", 502)
+                    cl = value
+            elif n == 10 and name.lower() == b"connection":
                 conn = value.lower() if conn is None else conn + b"," + value.lower()
         keep = (version != "1.0" or (conn is not None and b"keep-alive" in conn)) and not (
             conn is not None and b"close" in conn
@@ -289,12 +293,6 @@ def forward_fields(raw: RawHeaders) -> RawHeaders:
 
 def encode_request_head(head: RequestHead, fields: RawHeaders, chunked: bool) -> bytes:
     """A request line and ``fields`` (plus ``Transfer-Encoding: chunked`` when asked)."""
-    parts = [f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1")]
-    for k, v in fields:
-        if b"\r" in k or b"\n" in k or b"\r" in v or b"\n" in v:
-            raise RemoteProtocolError("CR or LF in a header field", 400)
-        parts.append(k + b": " + v + b"\r\n")
     if chunked:
-        parts.append(b"transfer-encoding: chunked\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
+        fields = [*fields, (b"transfer-encoding", b"chunked")]
+    return f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1") + header_block(fields) + b"\r\n"

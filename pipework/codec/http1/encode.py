@@ -42,8 +42,18 @@ def _clean(v: bytes) -> bytes:
 
 
 def header_block(fields: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """``name: value\\r\\n`` for each field; raises :class:`LocalProtocolError` on CR/LF/NUL."""
-    return b"".join(b"%s: %s\r\n" % (_clean(k), _clean(v)) for k, v in fields)
+    """``name: value\\r\\n`` for each field; raises :class:`LocalProtocolError` on CR/LF/NUL.
+
+    The check is made once on the whole block: it must hold exactly one CR and one LF per field
+    (the line ends) and no NUL, which costs three scans in C instead of one test per field.
+    """
+    lines = [k + b": " + v + b"\r\n" for k, v in fields]
+    block = b"".join(lines)
+    n = len(lines)
+    if block.count(b"\n") != n or block.count(b"\r") != n or b"\x00" in block:
+        bad = next((line for line in lines if _BAD.intersection(line[:-2])), block[:40])
+        raise LocalProtocolError(f"CR, LF or NUL in a header field: {bad[:40]!r}")
+    return block
 
 
 def request_line(method: str, target: str, version: str = "1.1") -> bytes:
