@@ -27,6 +27,7 @@ from .errors import (
     protocol_error,
 )
 from .packets import (
+    NO_PROPERTIES,
     SUBACK_CODES_3_1_1,
     VALID_REASON_CODES,
     Auth,
@@ -84,7 +85,7 @@ def _reason(value: int, ptype: PacketType, level: int) -> ReasonCode:
 
 
 def _properties(r: Reader, ptype: PacketType, level: int) -> Properties:
-    return read_properties(r, ptype) if level == MQTT_5 else Properties()
+    return read_properties(r, ptype) if level == MQTT_5 else NO_PROPERTIES
 
 
 def _decode_connect(r: Reader, flags: int, _level: int) -> Connect:
@@ -119,7 +120,7 @@ def _decode_connect(r: Reader, flags: int, _level: int) -> Connect:
                                   ReasonCode.CLIENT_IDENTIFIER_NOT_VALID)
     will = None
     if will_flag:
-        will_properties = read_properties(r, WILL_PROPERTIES) if level == MQTT_5 else Properties()
+        will_properties = read_properties(r, WILL_PROPERTIES) if level == MQTT_5 else NO_PROPERTIES
         topic = r.utf8()
         problem = topic_name_error(topic)
         if problem is not None:
@@ -172,7 +173,7 @@ def _decode_publish_response(cls: type[_PublishResponse]) -> Callable[[Reader, i
         # (Success) and there are no Properties" (§3.4.2.1); "If the Remaining Length is less than
         # 4 there is no Property Length and the value of 0 is used" (§3.4.2.2).
         code = ReasonCode.SUCCESS
-        properties = Properties()
+        properties = NO_PROPERTIES
         if level == MQTT_5 and r.remaining():
             code = _reason(r.u8(), cls.TYPE, level)
             if r.remaining():
@@ -259,7 +260,7 @@ def _decode_disconnect_or_auth(cls: type[Disconnect | Auth]) -> Callable[[Reader
         # §3.15.2.1); "If the Remaining Length is less than 2, a value of 0 is used" for the
         # Property Length (§3.14.2.2).
         code = ReasonCode.SUCCESS
-        properties = Properties()
+        properties = NO_PROPERTIES
         if level == MQTT_5 and r.remaining():
             code = _reason(r.u8(), cls.TYPE, level)
             if r.remaining():
@@ -301,8 +302,94 @@ def check_first_byte(first: int, level: int | None) -> PacketType:
     return ptype
 
 
+_new = object.__new__
+
+
+def _publish_fast(buf: Buffer, first: int, start: int, end: int, level: int) -> Publish | None:
+    """The common PUBLISH, decoded in a few C calls: None when anything is unusual.
+
+    This is the hot path of every broker and proxy, so it does :func:`_decode_publish`'s checks
+    with as few Python calls as it can: the topic's UTF-8 is checked by one strict decode (which
+    refuses overlong forms and surrogates, [MQTT-1.5.4-1]) and one search for U+0000
+    [MQTT-1.5.4-2]; wildcards [MQTT-3.3.2-2] and the empty name [MQTT-4.7.3-1] are two ``in``
+    tests. It accepts only packets that :func:`_decode_publish` accepts with the same result and
+    hands everything else (any failure, MQTT 5 properties, an empty topic) to it, so errors and
+    their messages come from one place.
+    """
+    qos = (first >> 1) & 0x03
+    if qos == 3 or (first & 0x08 and not qos):
+        return None
+    pos = start + 2
+    topic_end = pos + ((buf[start] << 8) | buf[start + 1]) if pos <= end else end + 1
+    if topic_end > end:
+        return None
+    raw = buf[pos:topic_end]
+    try:
+        topic = raw.decode()
+    except UnicodeDecodeError:
+        return None
+    if not topic or "\x00" in topic or "+" in topic or "#" in topic:
+        return None
+    packet_id = None
+    if qos:
+        pos = topic_end + 2
+        if pos > end:
+            return None
+        packet_id = (buf[topic_end] << 8) | buf[topic_end + 1]
+        if not packet_id:
+            return None
+    else:
+        pos = topic_end
+    if level == MQTT_5:  # only an empty property list: anything else takes the general path
+        if pos >= end or buf[pos]:
+            return None
+        pos += 1
+    # Built field by field, which is quicker than the dataclass's __init__; ``properties`` is
+    # built on its first read (see packets.py), which most PUBLISH packets never see.
+    packet = _new(Publish)
+    packet.topic = topic
+    packet.payload = buf[pos:end] if type(buf) is bytes else bytes(memoryview(buf)[pos:end])
+    packet.qos = qos
+    packet.retain = first & 0x01 != 0
+    packet.dup = first & 0x08 != 0
+    packet.packet_id = packet_id
+    packet.properties = NO_PROPERTIES
+    return packet
+
+
+# The packet id of a PUBACK, PUBREC, PUBREL or PUBCOMP with nothing else in it (3.1.1, and the
+# short form of MQTT 5's, §3.4.2.1): first byte and Remaining Length 2.
+_ACK_CLASSES: Final[dict[int, type[_PublishResponse]]] = {
+    0x40: PubAck, 0x50: PubRec, 0x62: PubRel, 0x70: PubComp,
+}
+
+
+def _ack_fast(buf: Buffer, first: int, start: int, end: int) -> _PublishResponse | None:
+    """A short-form acknowledgement, decoded in a few C calls; None for any other packet."""
+    cls = _ACK_CLASSES.get(first)
+    if cls is None or end - start != 2:
+        return None
+    packet_id = (buf[start] << 8) | buf[start + 1]
+    if not packet_id:
+        return None  # [MQTT-2.2.1-3]: the general path raises
+    packet = _new(cls)
+    packet.packet_id = packet_id
+    packet.reason_code = ReasonCode.SUCCESS
+    packet.properties = NO_PROPERTIES
+    return packet
+
+
 def decode_body(buf: Buffer, first: int, start: int, end: int, protocol_level: int) -> Packet:
     """Decode the packet whose first byte is ``first`` and whose body is ``buf[start:end]``."""
+    packet: Packet | None
+    if first >> 4 == PacketType.PUBLISH:
+        packet = _publish_fast(buf, first, start, end, protocol_level)
+        if packet is not None:
+            return packet
+    elif end - start == 2:
+        packet = _ack_fast(buf, first, start, end)
+        if packet is not None:
+            return packet
     check_first_byte(first, protocol_level)
     return _DECODERS[first >> 4](Reader(buf, start, end), first & 0x0F, protocol_level)
 
@@ -318,16 +405,21 @@ def decode(buf: Buffer | memoryview, protocol_level: int = MQTT_5, *,
     than ``max_packet_size`` bytes, before its body arrives. LocalProtocolError means a bad
     ``protocol_level`` (only 4 and 5 exist). A CONNECT is decoded at its own level.
     """
-    check_level(protocol_level)
-    data: Buffer = bytes(buf) if isinstance(buf, memoryview) else buf
+    if protocol_level != MQTT_3_1_1 and protocol_level != MQTT_5:
+        check_level(protocol_level)
+    data: Buffer = buf if type(buf) is bytes else bytes(buf) if isinstance(buf, memoryview) else buf
     header = read_fixed_header(data)
     if header is None:
         return None
     first, length, start = header
-    if start + length > max_packet_size:
-        raise RemoteProtocolError(f"packet of {start + length} bytes exceeds the limit of {max_packet_size}",
-                                  ReasonCode.PACKET_TOO_LARGE)
     end = start + length
+    if end > max_packet_size:
+        raise RemoteProtocolError(f"packet of {end} bytes exceeds the limit of {max_packet_size}",
+                                  ReasonCode.PACKET_TOO_LARGE)
     if end > len(data):
         return None
+    if first >> 4 == PacketType.PUBLISH:  # decode_body's first test, without its call
+        packet = _publish_fast(data, first, start, end, protocol_level)
+        if packet is not None:
+            return packet, end
     return decode_body(data, first, start, end, protocol_level), end

@@ -11,6 +11,7 @@ whenever they apply.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from .errors import (
     ReasonCode,
 )
 from .packets import (
+    _STORED,
     SUBACK_CODES_3_1_1,
     VALID_REASON_CODES,
     Auth,
@@ -38,9 +40,11 @@ from .packets import (
     Subscribe,
     UnsubAck,
     Unsubscribe,
+    Will,
     _PublishResponse,
+    stored_properties,
 )
-from .properties import WILL_PROPERTIES, Properties, encode_properties
+from .properties import WILL_PROPERTIES, encode_properties, props_empty
 from .topics import SHARED_PREFIX, topic_filter_error, topic_name_error
 from .wire import (
     CONNECT_HEAD,
@@ -49,6 +53,7 @@ from .wire import (
     MAX_VARINT,
     MQTT_3_1_1,
     MQTT_5,
+    PROTOCOL_LEVELS,
     PROTOCOL_NAME,
     U16,
     PacketType,
@@ -68,8 +73,12 @@ def _check_qos(qos: int, what: str) -> int:
     return qos
 
 
-def _properties_or_nothing(props: Properties, ptype: int, level: int) -> bytes:
+def _properties_or_nothing(owner: Packet | Will, ptype: int, level: int) -> bytes:
     """MQTT 5: the encoded properties. 3.1.1: b"", after checking there are none to lose."""
+    get_stored = _STORED.get(type(owner))
+    props = get_stored(owner) if get_stored is not None else stored_properties(owner)
+    if props is None:  # never built: empty
+        return b"\x00" if level == MQTT_5 else b""
     encoded = encode_properties(props, ptype)
     if level == MQTT_5:
         return encoded
@@ -93,20 +102,25 @@ def _check_reason(code: int, ptype: PacketType, level: int) -> bytes:
 
 def _encode_connect(p: Connect, level: int) -> tuple[int, _Parts]:
     level = p.protocol_level
-    check_level(level)
+    if level not in PROTOCOL_LEVELS:
+        check_level(level)  # raises
     if not 0 <= p.keep_alive <= MAX_UINT16:
         raise LocalProtocolError(f"keep_alive must be 0..65535, not {p.keep_alive}")
     if level == MQTT_3_1_1 and p.password is not None and p.username is None:
         raise LocalProtocolError("MQTT 3.1.1 cannot send a password without a user name "
                                  "(3.1.1 [MQTT-3.1.2-22])")
     cflags = 0x02 if p.clean_start else 0
-    parts = [b"", _properties_or_nothing(p.properties, PacketType.CONNECT, level), encode_utf8(p.client_id)]
+    if type(p) is Connect and _CONNECT_STORED(p) is None:  # no properties ever built: empty
+        props = b"\x00" if level == MQTT_5 else b""
+    else:
+        props = _properties_or_nothing(p, PacketType.CONNECT, level)
+    parts = [b"", props, encode_utf8(p.client_id)]
     if (w := p.will) is not None:
         problem = topic_name_error(w.topic)
         if problem is not None:
             raise LocalProtocolError(f"Will Topic: {problem}", ReasonCode.TOPIC_NAME_INVALID)
         cflags |= 0x04 | (_check_qos(w.qos, "Will QoS") << 3) | (0x20 if w.retain else 0)
-        parts += (_properties_or_nothing(w.properties, WILL_PROPERTIES, level),
+        parts += (_properties_or_nothing(w, WILL_PROPERTIES, level),
                   encode_utf8(w.topic), encode_binary(w.payload))
     if p.username is not None:
         cflags |= 0x80
@@ -126,7 +140,7 @@ def _encode_connack(p: ConnAck, level: int) -> tuple[int, _Parts]:
     else:
         raise LocalProtocolError(f"MQTT 3.1.1 CONNACK return code must be 0..5, not {p.reason_code!r}")
     flags = b"\x01" if p.session_present else b"\x00"
-    return 0x20, [flags, code, _properties_or_nothing(p.properties, PacketType.CONNACK, level)]
+    return 0x20, [flags, code, _properties_or_nothing(p, PacketType.CONNACK, level)]
 
 
 def _encode_publish(p: Publish, level: int) -> tuple[int, _Parts]:
@@ -143,7 +157,7 @@ def _encode_publish(p: Publish, level: int) -> tuple[int, _Parts]:
     parts = [encode_utf8(p.topic)]
     if qos:
         parts.append(U16.pack(check_packet_id(p.packet_id)))
-    parts += (_properties_or_nothing(p.properties, PacketType.PUBLISH, level), bytes(p.payload))
+    parts += (_properties_or_nothing(p, PacketType.PUBLISH, level), bytes(p.payload))
     return first, parts
 
 
@@ -152,7 +166,7 @@ def _encode_publish_response(p: _PublishResponse, level: int) -> tuple[int, _Par
     first = 0x62 if ptype is PacketType.PUBREL else ptype << 4
     parts = [U16.pack(check_packet_id(p.packet_id))]
     code = _check_reason(p.reason_code, ptype, level)
-    props = _properties_or_nothing(p.properties, ptype, level)
+    props = _properties_or_nothing(p, ptype, level)
     if level == MQTT_5 and (p.reason_code or props != b"\x00"):  # the short forms of §3.4.2.1
         parts.append(code)
         if props != b"\x00":
@@ -165,7 +179,7 @@ def _encode_subscribe(p: Subscribe, level: int) -> tuple[int, _Parts]:
         raise LocalProtocolError("a SUBSCRIBE needs at least one subscription [MQTT-3.8.3-2]")
     v5 = level == MQTT_5
     parts = [U16.pack(check_packet_id(p.packet_id)),
-             _properties_or_nothing(p.properties, PacketType.SUBSCRIBE, level)]
+             _properties_or_nothing(p, PacketType.SUBSCRIBE, level)]
     for sub in p.subscriptions:
         problem = topic_filter_error(sub.topic_filter, shared=v5)
         if problem is not None:
@@ -198,7 +212,7 @@ def _encode_acks(codes: list[ReasonCode], ptype: PacketType, level: int) -> byte
 
 def _encode_suback(p: SubAck, level: int) -> tuple[int, _Parts]:
     return 0x90, [U16.pack(check_packet_id(p.packet_id)),
-                  _properties_or_nothing(p.properties, PacketType.SUBACK, level),
+                  _properties_or_nothing(p, PacketType.SUBACK, level),
                   _encode_acks(p.reason_codes, PacketType.SUBACK, level)]
 
 
@@ -206,7 +220,7 @@ def _encode_unsubscribe(p: Unsubscribe, level: int) -> tuple[int, _Parts]:
     if not p.topic_filters:
         raise LocalProtocolError("an UNSUBSCRIBE needs at least one topic filter [MQTT-3.10.3-2]")
     parts = [U16.pack(check_packet_id(p.packet_id)),
-             _properties_or_nothing(p.properties, PacketType.UNSUBSCRIBE, level)]
+             _properties_or_nothing(p, PacketType.UNSUBSCRIBE, level)]
     for topic_filter in p.topic_filters:
         problem = topic_filter_error(topic_filter, shared=level == MQTT_5)
         if problem is not None:
@@ -217,7 +231,7 @@ def _encode_unsubscribe(p: Unsubscribe, level: int) -> tuple[int, _Parts]:
 
 def _encode_unsuback(p: UnsubAck, level: int) -> tuple[int, _Parts]:
     parts = [U16.pack(check_packet_id(p.packet_id)),
-             _properties_or_nothing(p.properties, PacketType.UNSUBACK, level)]
+             _properties_or_nothing(p, PacketType.UNSUBACK, level)]
     if level == MQTT_5:
         parts.append(_encode_acks(p.reason_codes, PacketType.UNSUBACK, level))
     elif p.reason_codes:
@@ -234,13 +248,69 @@ def _encode_disconnect_or_auth(p: Disconnect | Auth, level: int) -> tuple[int, _
     if ptype is PacketType.AUTH and level != MQTT_5:
         raise LocalProtocolError("AUTH exists only in MQTT 5.0")
     code = _check_reason(p.reason_code, ptype, level)
-    props = _properties_or_nothing(p.properties, ptype, level)
+    props = _properties_or_nothing(p, ptype, level)
     parts = []
     if level == MQTT_5 and (p.reason_code or props != b"\x00"):  # the short forms of §3.14.2.1
         parts.append(code)
         if props != b"\x00":
             parts.append(props)
     return ptype << 4, parts
+
+
+# The fixed header and topic length of a PUBLISH whose Remaining Length takes one byte, two bytes.
+_PUBLISH_HEAD_1: Final = struct.Struct("!BBH")
+_HEADER_1: Final = struct.Struct("!BB")  # any packet's fixed header, for a body under 128 bytes
+_PUBLISH_HEAD_2: Final = struct.Struct("!BBBH")
+_PACKET_ID_5: Final = struct.Struct("!HB")  # a Packet Identifier, then MQTT 5's empty property list
+_PUBLISH_STORED: Final = _STORED[Publish]
+_CONNECT_STORED: Final = _STORED[Connect]
+
+
+def _publish_fast(p: Publish, level: int, max_packet_size: int) -> bytes | None:
+    """The common PUBLISH encoded in a few C calls; None when anything is unusual.
+
+    It makes :func:`_encode_publish`'s checks with as few Python calls as it can (the topic's
+    wildcards, U+0000 and emptiness are ``in`` tests; its surrogates, a failed strict encode) and
+    leaves every packet it would refuse, or that carries properties, to the general path, so that
+    the errors and their messages come from one place.
+    """
+    qos = p.qos
+    topic = p.topic
+    if type(topic) is not str or not topic or "\x00" in topic or "+" in topic or "#" in topic:
+        return None
+    try:
+        data = topic.encode()
+    except UnicodeEncodeError:  # a lone surrogate [MQTT-1.5.4-1]
+        return None
+    props = _PUBLISH_STORED(p)  # None: never built, so empty
+    if props is not None and not props_empty(props):
+        return None
+    if qos == 0:
+        if p.dup or p.packet_id is not None:
+            return None
+        tail = b"\x00" if level == MQTT_5 else b""
+    elif qos == 1 or qos == 2:
+        packet_id = p.packet_id
+        if type(packet_id) is not int or not 0 < packet_id <= MAX_UINT16:
+            return None
+        tail = _PACKET_ID_5.pack(packet_id, 0) if level == MQTT_5 else U16.pack(packet_id)
+    else:
+        return None
+    payload = p.payload
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    topic_len = len(data)
+    length = 2 + topic_len + len(tail) + len(payload)
+    first = 0x30 | (0x08 if p.dup else 0) | (qos << 1) | (0x01 if p.retain else 0)
+    if length < 0x80:
+        head = _PUBLISH_HEAD_1.pack(first, length, topic_len)
+    elif length < 0x4000 and length + 3 <= max_packet_size:
+        head = _PUBLISH_HEAD_2.pack(first, (length & 0x7F) | 0x80, length >> 7, topic_len)
+    else:
+        return None  # also a topic over 65,535 bytes; the general path measures and raises
+    if length + 2 > max_packet_size:
+        return None
+    return b"".join((head, data, tail, payload))
 
 
 # Keyed by exact class; each encoder takes its own Packet subclass, hence Any.
@@ -272,16 +342,25 @@ def encode(packet: Packet, protocol_level: int = MQTT_5, *, max_packet_size: int
     exceeding Maximum Packet Size to the Server" (§3.2.2.3.6), nor the Server to the Client
     (§3.1.2.11.4).
     """
-    check_level(protocol_level)
-    encoder = _ENCODERS.get(type(packet))
+    if protocol_level not in (MQTT_3_1_1, MQTT_5):
+        check_level(protocol_level)  # raises
+    cls = type(packet)
+    if cls is Publish:
+        data = _publish_fast(packet, protocol_level, max_packet_size)  # type: ignore[arg-type]
+        if data is not None:
+            return data
+    encoder = _ENCODERS.get(cls)
     if encoder is None:
         raise LocalProtocolError(f"not an MQTT packet: {packet!r}")
     first, parts = encoder(packet, protocol_level)
     length = sum(map(len, parts))
-    if length > MAX_VARINT:
+    if length < 0x80:
+        header = _HEADER_1.pack(first, length)
+    elif length > MAX_VARINT:
         raise LocalProtocolError(f"packet body of {length} bytes exceeds 268,435,455 (§2.1.4)",
                                  ReasonCode.PACKET_TOO_LARGE)
-    header = bytes((first,)) + encode_varint(length)
+    else:
+        header = bytes((first,)) + encode_varint(length)
     if len(header) + length > max_packet_size:
         raise LocalProtocolError(f"packet of {len(header) + length} bytes exceeds {max_packet_size}",
                                  ReasonCode.PACKET_TOO_LARGE)

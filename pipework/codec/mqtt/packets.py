@@ -8,18 +8,72 @@ dropped silently. Fields hold MQTT 5 defaults; ``properties`` is always a
 :class:`Properties`, empty for 3.1.1. Packets are mutable and not hashable, like events: a
 filter that changes one should make a copy (``dataclasses.replace``).
 
+``properties`` is built when first read: a packet made without properties, or decoded from bytes
+that carry none (every MQTT 3.1.1 packet, most MQTT 5 ones), holds None in its slot, and reading
+the attribute puts a new empty :class:`Properties` there. An empty Properties has 27 fields and
+costs more to build, and to check for emptiness, than the rest of a PUBLISH costs to decode or
+encode; most packets never need one. Only :func:`stored_properties`, which the encoder uses to
+skip the check, and ``dataclasses.fields`` (whose default factory is ``_unset``) can tell.
+
 :data:`VALID_REASON_CODES` is the spec's table of which Reason Codes each packet may carry;
 the codec checks it in both directions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from .errors import ReasonCode
 from .properties import Properties
 from .wire import MQTT_5, PacketType
+
+
+def _unset() -> Properties:
+    """The default of every ``properties`` field: None in the slot, read as a new Properties."""
+    return None  # type: ignore[return-value]  # only the property below ever sees it
+
+
+# Each class's getter of its raw ``properties`` slot: None until the attribute is read.
+_STORED: Final[dict[type, Callable[[Any], Properties | None]]] = {}
+_C = TypeVar("_C", bound=type)
+
+
+def _built_on_read(cls: _C) -> _C:
+    """Make ``cls.properties`` build its Properties when first read (see the module's docstring).
+
+    The slot dataclass made stays the storage; the class attribute becomes a property whose
+    setter is the slot's own (C) and whose getter replaces None by a new empty Properties.
+    """
+    slot = cls.__dict__["properties"]
+    get_stored, set_stored = slot.__get__, slot.__set__
+
+    def get(obj: object) -> Properties:
+        props: Properties | None = get_stored(obj)
+        if props is None:
+            props = Properties()
+            set_stored(obj, props)
+        return props
+
+    target: Any = cls  # mypy knows no ``properties`` on a type variable
+    target.properties = property(get, set_stored, doc="The MQTT 5.0 properties (§2.2.2).")
+    _STORED[cls] = get_stored
+    return cls
+
+
+#: What an unbuilt ``properties`` slot holds (None, typed as what reading the attribute gives).
+NO_PROPERTIES: Final = _unset()
+
+
+def stored_properties(obj: Packet | Will) -> Properties | None:
+    """``obj.properties`` if it was ever set or read, else None (then it has no properties)."""
+    get_stored = _STORED.get(type(obj))
+    if get_stored is None:  # a subclass of ours, or a class without properties
+        get_stored = next((_STORED[c] for c in type(obj).__mro__ if c in _STORED), None)
+        if get_stored is None:
+            return None
+    return get_stored(obj)
 
 
 @dataclass(slots=True)
@@ -29,6 +83,7 @@ class Packet:
     TYPE: ClassVar[PacketType]
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Will:
     """The Will Message of a CONNECT (§3.1.2.5, §3.1.3.2-3.1.3.4)."""
@@ -37,9 +92,10 @@ class Will:
     payload: bytes = b""
     qos: int = 0
     retain: bool = False
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Connect(Packet):
     """CONNECT (§3.1). ``protocol_level`` is 4 (MQTT 3.1.1) or 5 and decides the wire format.
@@ -56,9 +112,10 @@ class Connect(Packet):
     username: str | None = None
     password: bytes | None = None
     will: Will | None = None
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class ConnAck(Packet):
     """CONNACK (§3.2). ``reason_code`` is a ReasonCode (MQTT 5) or a ConnectReturnCode (3.1.1)."""
@@ -66,9 +123,10 @@ class ConnAck(Packet):
     TYPE: ClassVar[PacketType] = PacketType.CONNACK
     session_present: bool = False
     reason_code: int = ReasonCode.SUCCESS
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Publish(Packet):
     """PUBLISH (§3.3). ``packet_id`` is set exactly when ``qos`` > 0 [MQTT-2.2.1-2].
@@ -83,14 +141,15 @@ class Publish(Packet):
     retain: bool = False
     dup: bool = False
     packet_id: int | None = None
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class _PublishResponse(Packet):
     packet_id: int
     reason_code: ReasonCode = ReasonCode.SUCCESS
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
 @dataclass(slots=True)
@@ -136,6 +195,7 @@ class Subscription:
     retain_handling: int = 0
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Subscribe(Packet):
     """SUBSCRIBE (§3.8): at least one subscription [MQTT-3.8.3-2]."""
@@ -143,9 +203,10 @@ class Subscribe(Packet):
     TYPE: ClassVar[PacketType] = PacketType.SUBSCRIBE
     packet_id: int
     subscriptions: list[Subscription]
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class SubAck(Packet):
     """SUBACK (§3.9): one reason code per subscription, in order [MQTT-3.9.3-1]."""
@@ -153,9 +214,10 @@ class SubAck(Packet):
     TYPE: ClassVar[PacketType] = PacketType.SUBACK
     packet_id: int
     reason_codes: list[ReasonCode]
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Unsubscribe(Packet):
     """UNSUBSCRIBE (§3.10): at least one topic filter [MQTT-3.10.3-2]."""
@@ -163,9 +225,10 @@ class Unsubscribe(Packet):
     TYPE: ClassVar[PacketType] = PacketType.UNSUBSCRIBE
     packet_id: int
     topic_filters: list[str]
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class UnsubAck(Packet):
     """UNSUBACK (§3.11). MQTT 3.1.1 has no reason codes: ``reason_codes`` is then empty."""
@@ -173,7 +236,7 @@ class UnsubAck(Packet):
     TYPE: ClassVar[PacketType] = PacketType.UNSUBACK
     packet_id: int
     reason_codes: list[ReasonCode] = field(default_factory=list)
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
 @dataclass(slots=True)
@@ -190,22 +253,24 @@ class PingResp(Packet):
     TYPE: ClassVar[PacketType] = PacketType.PINGRESP
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Disconnect(Packet):
     """DISCONNECT (§3.14). MQTT 3.1.1's has no fields: reason code 0, no properties."""
 
     TYPE: ClassVar[PacketType] = PacketType.DISCONNECT
     reason_code: ReasonCode = ReasonCode.NORMAL_DISCONNECTION
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
+@_built_on_read
 @dataclass(slots=True)
 class Auth(Packet):
     """AUTH (§3.15), MQTT 5.0 only: a step of enhanced authentication."""
 
     TYPE: ClassVar[PacketType] = PacketType.AUTH
     reason_code: ReasonCode = ReasonCode.SUCCESS
-    properties: Properties = field(default_factory=Properties)
+    properties: Properties = field(default_factory=_unset)
 
 
 PACKET_CLASSES: Final[dict[PacketType, type[Packet]]] = {
@@ -213,6 +278,7 @@ PACKET_CLASSES: Final[dict[PacketType, type[Packet]]] = {
     for cls in (Connect, ConnAck, Publish, PubAck, PubRec, PubRel, PubComp, Subscribe, SubAck,
                 Unsubscribe, UnsubAck, PingReq, PingResp, Disconnect, Auth)
 }
+_STORED.update({cls: _STORED[_PublishResponse] for cls in (PubAck, PubRec, PubRel, PubComp)})
 
 
 def _valid(table: str) -> dict[PacketType, frozenset[int]]:

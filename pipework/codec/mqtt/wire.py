@@ -126,6 +126,8 @@ def read_fixed_header(buf: Buffer, pos: int = 0) -> tuple[int, int, int] | None:
     length = buf[pos + 1]
     if length < 0x80:  # the common case: a body shorter than 128 bytes
         return buf[pos], length, pos + 2
+    if n - pos > 2 and 0 < buf[pos + 2] < 0x80:  # the next: shorter than 16 KiB (0: non-minimal)
+        return buf[pos], (length & 0x7F) | (buf[pos + 2] << 7), pos + 3
     got = read_varint(buf, pos + 1, n)
     if got is None:
         return None
@@ -212,19 +214,21 @@ def encode_utf8(value: str) -> bytes:
     if "\x00" in value:
         raise LocalProtocolError("UTF-8 string contains U+0000 [MQTT-1.5.4-2]")
     try:
-        data = value.encode("utf-8")
+        data = value.encode()  # strict UTF-8
     except UnicodeEncodeError:
         raise LocalProtocolError("string holds a lone surrogate [MQTT-1.5.4-1]") from None
-    if len(data) > MAX_UINT16:
-        raise LocalProtocolError(f"UTF-8 string of {len(data)} bytes exceeds 65,535 (§1.5.4)")
-    return U16.pack(len(data)) + data
+    n = len(data)
+    if n > MAX_UINT16:
+        raise LocalProtocolError(f"UTF-8 string of {n} bytes exceeds 65,535 (§1.5.4)")
+    return U16.pack(n) + data
 
 
 def encode_binary(value: bytes) -> bytes:
     """Length-prefixed Binary Data (§1.5.6); LocalProtocolError over 65,535 bytes."""
-    if len(value) > MAX_UINT16:
-        raise LocalProtocolError(f"binary data of {len(value)} bytes exceeds 65,535 (§1.5.6)")
-    return U16.pack(len(value)) + bytes(value)
+    n = len(value)
+    if n > MAX_UINT16:
+        raise LocalProtocolError(f"binary data of {n} bytes exceeds 65,535 (§1.5.6)")
+    return U16.pack(n) + (value if type(value) is bytes else bytes(value))
 
 
 def read_packet_id(r: Reader) -> int:

@@ -34,7 +34,7 @@ from typing import Final
 from .errors import LocalProtocolError, RemoteProtocolError, protocol_error
 from .inline import MAX_INLINE_LENGTH, split_inline
 from .parsing import make_aggregate, make_blob, parse_length, parse_simple, resp3_only
-from .values import NULL_ARRAY, NULL_BULK_STRING, PROTOCOLS, RESP3, InlineCommand, Value
+from .values import NULL_ARRAY, NULL_BULK_STRING, PROTOCOLS, RESP3, Array, BulkString, InlineCommand, Value
 
 #: Redis's own ceiling on a bulk string: "proto-max-bulk-len", 512 MB by default (redis.conf).
 REDIS_MAX_BULK_LENGTH: Final = 512 * 1024 * 1024
@@ -61,7 +61,13 @@ _COMPACT_AT: Final = 64 * 1024
 
 _BLOBS: Final = frozenset(b"$!=")
 _AGGREGATES: Final = frozenset(b"*%~>|")
-_STAR, _DOLLAR, _PIPE, _PERCENT, _GT = b"*$|%>"
+_STAR, _DOLLAR, _PIPE, _PERCENT, _GT, _ZERO, _CR, _LF = b"*$|%>0\r\n"
+_BULK_OR_ARRAY: Final = frozenset((_DOLLAR, _STAR))
+_new = object.__new__
+# The slots of the two values nearly every message is made of, set without the frozen dataclass's
+# __init__ (a Python call that sets its field through object.__setattr__): the value is the same.
+_set_bulk_value = vars(BulkString)["value"].__set__
+_set_array_items = vars(Array)["items"].__set__
 
 
 class Sentinel(Enum):
@@ -107,6 +113,73 @@ _TRANSITIONS: Final[dict[tuple[State, _Input], State]] = {
 }
 
 
+# "$" and a length of up to 19 digits: the longest length line a bulk string can have.
+_LONGEST_LENGTH_LINE: Final = 20
+# Length lines with their type byte, and their value: looked up, a line is read and validated at
+# once ("$0" is there, "$00" and "$+1" are not); longer ones go to _long_length(). Bulk lengths
+# under 1,000 and counts under 256 cover nearly all requests and replies, for ~100 KB of tables.
+_LENGTH_TABLE: Final = 1000
+_BULK_LENGTHS: Final = {b"$%d" % i: i for i in range(_LENGTH_TABLE)}
+_ARRAY_LENGTHS: Final = {b"*%d" % i: i for i in range(256)}
+# The fast path for arrays reads from a bytes copy of the buffer, made once per change of the
+# buffer; above this size (a very long pipeline, or a big value) it is not worth holding twice.
+_SNAPSHOT_MAX: Final = 256 * 1024
+
+
+def _long_length(line: bytes) -> int | None:
+    """The length in a length line past :data:`_LENGTHS` (type byte included), if it is "0" or
+    1-19 digits without a leading zero as parse_length() reads it; None for anything else."""
+    digits = line[1:]
+    if not digits.isdigit() or len(digits) >= _LONGEST_LENGTH_LINE or digits[0] == _ZERO:
+        return None
+    return int(digits)
+
+
+def _bulk_strings(data: bytes, pos: int, count: int,
+                  max_bulk: int) -> tuple[tuple[BulkString, ...], int] | None:
+    """The ``count`` bulk strings at ``data[pos:]`` and the offset after them, when all of them
+    are there and well-formed; None otherwise.
+
+    An array of bulk strings is every request and most replies, so the decoder reads one here in
+    a single loop, without its general path's per-value stack work and with as few operations
+    per value as it can: ``data`` is a ``bytes`` copy of the buffer (a slice of it is the value,
+    where a slice of the bytearray would have to be copied again), the CRLF search has no end
+    (the line found is then looked up or measured), a length line is read by one dict lookup
+    that also validates it, and running off the end is an IndexError. Anything it does not
+    expect (another type, a -1, a bad length line, a value over ``max_bulk``, missing bytes)
+    returns None, and the general path reads the array again from its start with its own errors
+    and resumption: the work done here is lost at most once per message.
+    """
+    items: list[BulkString] = []
+    append = items.append
+    find = data.find
+    lengths = _BULK_LENGTHS.get
+    try:
+        for _ in range(count):
+            line_end = find(b"\r\n", pos)
+            if line_end < 0:
+                return None
+            line = data[pos:line_end]
+            size = lengths(line)
+            if size is None:  # over the table, which max_bulk covers (_arrays_fast), or not a length
+                if line[:1] != b"$":
+                    return None
+                size = _long_length(line)
+                if size is None or size > max_bulk:
+                    return None
+            pos = line_end + 2
+            value = _new(BulkString)
+            _set_bulk_value(value, data[pos : pos + size])
+            pos += size
+            if data[pos] != _CR or data[pos + 1] != _LF:
+                return None
+            append(value)
+            pos += 2
+    except IndexError:  # the array runs past the bytes received
+        return None
+    return tuple(items), pos
+
+
 class _Frame:
     """An aggregate being read: its type byte, how many values it still needs, those it has."""
 
@@ -125,9 +198,9 @@ class Decoder:
     None for replies. The ``max_*`` arguments are the limits named in this module.
     """
 
-    __slots__ = ("_buf", "_count", "_eof", "_error", "_max_bulk", "_max_depth", "_max_elements",
-                 "_max_line", "_max_message", "_msg_start", "_peer", "_pos", "_protocol", "_send",
-                 "_stack", "_state")
+    __slots__ = ("_arrays_fast", "_buf", "_count", "_eof", "_error", "_max_bulk", "_max_depth",
+                 "_max_elements", "_max_line", "_max_message", "_msg_start", "_peer", "_pos", "_protocol",
+                 "_send", "_snapshot", "_stack", "_state")
 
     def __init__(self, protocol: int = RESP3, *, peer: Peer | None = None,
                  max_bulk_length: int = DEFAULT_MAX_BULK_LENGTH,
@@ -142,7 +215,11 @@ class Decoder:
         self._peer = peer
         self._max_bulk, self._max_message = max_bulk_length, max_message_size
         self._max_depth, self._max_elements, self._max_line = max_depth, max_elements, max_line_length
+        # The fast path for arrays (_bulk_strings()) looks for the header's CRLF only as far as
+        # the longest length line goes, and takes the lengths in _BULK_LENGTHS as under the limit.
+        self._arrays_fast = max_line_length >= _LONGEST_LENGTH_LINE and max_bulk_length >= _LENGTH_TABLE
         self._buf = bytearray()
+        self._snapshot: bytes | None = None  # bytes(self._buf) for _bulk_strings(), until it changes
         self._pos = 0
         self._stack: list[_Frame] = []
         self._msg_start = 0
@@ -185,6 +262,7 @@ class Decoder:
             raise LocalProtocolError(f"receive_data({event.name}) in state {self._state.name}")
         if data:
             self._buf += data
+            self._snapshot = None
         else:
             self._eof = True
         self._state = nxt
@@ -212,83 +290,168 @@ class Decoder:
         return data
 
     def _next(self) -> Value | InlineCommand | Sentinel:
+        # The hot loop: one pass per value, most of them bulk strings. Hence locals for the
+        # limits and the element count (stored back before every return), a length read with
+        # bytes.isdigit() and int() instead of parse_length()'s regex (which still reads, and
+        # refuses, everything else), and BulkString and Array built without their dataclass
+        # __init__ (see _set_bulk_value). Every check of the general path is made here too.
         buf, stack = self._buf, self._stack
         pos = self._pos
+        if not stack and self._arrays_fast and pos < len(buf) <= _SNAPSHOT_MAX and buf[pos] == _STAR:
+            # A whole array of bulk strings, read by _bulk_strings(). It passes every check the
+            # general path makes: "*" + digits without a leading zero, 1 <= count and
+            # 1 + count values <= max_elements; bulk lengths under max_bulk; each line shorter
+            # than max_line (which _arrays_fast ensures); the whole within max_message; the depth
+            # is 1 and "*" exists in both protocols; "$" is what a request's elements must be.
+            data = self._snapshot
+            if data is None:
+                data = self._snapshot = bytes(buf)
+            header_end = data.find(b"\r\n", pos, pos + _LONGEST_LENGTH_LINE + 2)
+            if header_end > 0:
+                header = data[pos:header_end]
+                items = _ARRAY_LENGTHS.get(header)
+                if items is None:
+                    items = _long_length(header) or 0
+                if 0 < items < self._max_elements:
+                    got = _bulk_strings(data, header_end + 2, items, self._max_bulk)
+                    if got is not None and got[1] - pos <= self._max_message:
+                        array = _new(Array)
+                        _set_array_items(array, got[0])
+                        end = got[1]
+                        if end != len(buf) and end <= _COMPACT_AT:
+                            self._pos = end  # what _consumed() does then, without its call
+                        else:
+                            self._consumed(end)
+                        return array
+        n = len(buf)
         client = self._peer is Peer.CLIENT
+        max_line, max_bulk, max_message = self._max_line, self._max_bulk, self._max_message
+        max_elements = self._max_elements
+        count, msg_start = self._count, self._msg_start
+        find = buf.find
         while True:
-            if pos >= len(buf):
+            if pos >= n:
+                self._count = count
                 return self._starved(pos)
             if not stack:
-                self._msg_start, self._count = pos, 0
+                self._msg_start = msg_start = pos
+                count = 0
                 if client and buf[pos] != _STAR:
                     result = self._inline(pos)
                     if result is None:
+                        self._count = count
                         return self._starved(pos)
                     command, pos = result
                     self._consumed(pos)
                     if command.args:
                         return command
-                    pos = self._pos  # an empty line, which Redis skips; the buffer may have moved
+                    # An empty line, which Redis skips; the buffer may have moved.
+                    pos, n = self._pos, len(buf)
                     continue
             kind = buf[pos]
             if client and stack and kind != _DOLLAR:
                 raise protocol_error(f"request array element starts with {chr(kind)!r}",
                                      f"expected '$', got '{chr(kind)}'")
-            line_end = buf.find(b"\r\n", pos + 1, pos + self._max_line + 3)
+            line_end = find(b"\r\n", pos + 1, pos + max_line + 3)
             if line_end < 0:
-                if len(buf) - pos > self._max_line + 2:
-                    raise protocol_error(f"line longer than {self._max_line} bytes",
+                if n - pos > max_line + 2:
+                    raise protocol_error(f"line longer than {max_line} bytes",
                                          "too big bulk count string" if kind in _BLOBS else
                                          "too big mbulk count string" if kind in _AGGREGATES else
                                          "too big inline request")
+                self._count = count
                 return self._starved(pos)
-            line = bytes(buf[pos + 1 : line_end])
             after = line_end + 2
-            self._count += 1
-            if self._count > self._max_elements:
-                raise protocol_error(f"more than {self._max_elements} values in one message",
+            count += 1
+            if count > max_elements:
+                raise protocol_error(f"more than {max_elements} values in one message",
                                      "invalid multibulk length")
             value: Value
-            if kind in _BLOBS:
-                if kind != _DOLLAR and self._protocol != RESP3:
-                    raise resp3_only(kind)
-                size = parse_length(line, kind, self._max_bulk)
-                if size < 0:
-                    if client:  # Redis: "ll < 0 || ll > server.proto_max_bulk_len"
-                        raise protocol_error("null bulk string in a request", "invalid bulk length")
-                    value = NULL_BULK_STRING
+            if kind in _BULK_OR_ARRAY:
+                # A length: "0" or 1-19 digits without a leading zero (parse_length's rule).
+                digits = buf[pos + 1 : line_end]
+                limit = max_bulk if kind == _DOLLAR else max_elements
+                if (digits.isdigit() and line_end - pos <= _LONGEST_LENGTH_LINE
+                        and (digits[0] != _ZERO or line_end - pos == 2)):
+                    size = int(digits)
+                    if size > limit:
+                        parse_length(bytes(digits), kind, limit)  # raises, in its words
                 else:
-                    end = after + size
-                    self._check_size(end + 2)
-                    if end + 2 > len(buf):
-                        self._count -= 1
-                        return self._starved(pos)
-                    if buf[end : end + 2] != b"\r\n":
-                        raise protocol_error("bulk data not followed by CRLF", "invalid bulk format")
-                    data = bytes(buf[after:end])
-                    after = end + 2
-                    value = make_blob(kind, data)
-            elif kind in _AGGREGATES:
-                count = parse_length(line, kind, self._max_elements)
-                if client and count <= 0:  # Redis skips "*0\r\n" and "*-1\r\n" from a client
-                    self._consumed(after)
-                    pos = self._pos  # the buffer may have moved
-                    continue
-                if count < 0:
-                    value = NULL_ARRAY
+                    size = parse_length(bytes(digits), kind, limit)
+                if kind == _DOLLAR:
+                    if size < 0:
+                        if client:  # Redis: "ll < 0 || ll > server.proto_max_bulk_len"
+                            raise protocol_error("null bulk string in a request", "invalid bulk length")
+                        value = NULL_BULK_STRING
+                    else:
+                        end = after + size
+                        if end + 2 - msg_start > max_message:
+                            self._check_size(end + 2)  # raises
+                        if end + 2 > n:
+                            self._count = count - 1
+                            return self._starved(pos)
+                        if buf[end] != _CR or buf[end + 1] != _LF:
+                            raise protocol_error("bulk data not followed by CRLF", "invalid bulk format")
+                        value = _new(BulkString)
+                        _set_bulk_value(value, bytes(buf[after:end]))
+                        after = end + 2
                 else:
-                    self._check_aggregate(kind, count)
-                    need = count * 2 if kind in (_PERCENT, _PIPE) else count
-                    if kind == _PIPE:
-                        need += 1  # the value the attribute describes
-                    if need:
-                        stack.append(_Frame(kind, need))
-                        pos = after
+                    if client and size <= 0:  # Redis skips "*0\r\n" and "*-1\r\n" from a client
+                        self._consumed(after)
+                        pos, n = self._pos, len(buf)  # the buffer may have moved
                         continue
-                    value = make_aggregate(kind, [])
+                    if size < 0:
+                        value = NULL_ARRAY
+                    else:
+                        self._check_aggregate(kind, size)
+                        if size:
+                            stack.append(_Frame(kind, size))
+                            pos = after
+                            continue
+                        value = make_aggregate(kind, [])
             else:
-                value = parse_simple(kind, line, self._protocol)
-            self._check_size(after)
+                line = bytes(buf[pos + 1 : line_end])
+                if kind in _BLOBS:
+                    if self._protocol != RESP3:
+                        raise resp3_only(kind)
+                    size = parse_length(line, kind, max_bulk)
+                    if size < 0:
+                        if client:
+                            raise protocol_error("null bulk string in a request", "invalid bulk length")
+                        value = NULL_BULK_STRING
+                    else:
+                        end = after + size
+                        self._check_size(end + 2)
+                        if end + 2 > n:
+                            self._count = count - 1
+                            return self._starved(pos)
+                        if buf[end : end + 2] != b"\r\n":
+                            raise protocol_error("bulk data not followed by CRLF", "invalid bulk format")
+                        data = bytes(buf[after:end])
+                        after = end + 2
+                        value = make_blob(kind, data)
+                elif kind in _AGGREGATES:
+                    size = parse_length(line, kind, max_elements)
+                    if client and size <= 0:
+                        self._consumed(after)
+                        pos, n = self._pos, len(buf)
+                        continue
+                    if size < 0:
+                        value = NULL_ARRAY
+                    else:
+                        self._check_aggregate(kind, size)
+                        need = size * 2 if kind in (_PERCENT, _PIPE) else size
+                        if kind == _PIPE:
+                            need += 1  # the value the attribute describes
+                        if need:
+                            stack.append(_Frame(kind, need))
+                            pos = after
+                            continue
+                        value = make_aggregate(kind, [])
+                else:
+                    value = parse_simple(kind, line, self._protocol)
+            if after - msg_start > max_message:
+                self._check_size(after)  # raises
             pos = after
             while stack:  # attach the value to its aggregate; close the aggregates it completes
                 frame = stack[-1]
@@ -297,8 +460,13 @@ class Decoder:
                 if frame.need:
                     break
                 stack.pop()
-                value = make_aggregate(frame.kind, frame.items)
+                if frame.kind == _STAR:
+                    value = _new(Array)
+                    _set_array_items(value, tuple(frame.items))
+                else:
+                    value = make_aggregate(frame.kind, frame.items)
             if not stack:
+                self._count = count
                 self._consumed(pos)
                 return value
 
@@ -331,9 +499,11 @@ class Decoder:
         buf = self._buf
         if pos == len(buf) and not self._stack:
             buf.clear()
+            self._snapshot = None
             pos = 0
         elif pos > _COMPACT_AT and pos * 2 > len(buf):
             del buf[:pos]
+            self._snapshot = None
             self._msg_start -= pos
             pos = 0
         self._pos = pos
