@@ -112,6 +112,7 @@ class RequestDecoder:
     __slots__ = (
         "_body",
         "_header_bytes",
+        "_hosts",
         "_in_message",
         "_parser",
         "_progress",
@@ -156,6 +157,7 @@ class RequestDecoder:
         self._url: bytes | None = None
         self._raw: RawHeaders = []
         self._header_bytes = 0
+        self._hosts = 0
         self._body = 0
         self._in_message = False
         self._trailers: RawHeaders | None = None
@@ -235,18 +237,27 @@ class RequestDecoder:
         if n == 14:
             if name.lower() == b"content-length" and value.strip().isdigit() and int(value) > self.max_body:
                 raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
-        elif n == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+        elif n == 6 and name.lower() == b"expect" and value.strip().lower() == b"100-continue":
             self.expect_continue = True
+        elif n == 4 and name.lower() == b"host":
+            self._hosts += 1
 
     def on_headers_complete(self) -> None:
         self._progress = True
         p = self._parser
         m = p.get_method()
         url = self._url or b""
+        version = p.get_http_version()
+        hosts, self._hosts = self._hosts, 0
+        if version != "1.1" and version != "1.0":
+            raise RemoteProtocolError(f"HTTP/{version} is not served here: use HTTP/1.1", 505)
+        if version == "1.1" and hosts != 1:
+            # RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host
+            raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host field", 400)
         head = RequestHead(
             _METHODS.get(m) or m.decode("ascii"),
             url.decode("latin-1"),
-            p.get_http_version(),
+            version,
             self._raw,
             # after CONNECT or an Upgrade the connection never carries another request
             p.should_keep_alive() and not p.should_upgrade(),

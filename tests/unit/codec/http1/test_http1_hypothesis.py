@@ -70,7 +70,7 @@ TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST
 PCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@%"
 # field-vchar (visible ASCII and obs-text); inner spaces and tabs, none at either end
 VCHAR = [chr(c) for c in range(0x21, 0x7F)] + [chr(c) for c in range(0x80, 0x100)]
-FRAMING = {"content-length", "transfer-encoding", "connection", "upgrade", "expect", "te", "trailer"}
+FRAMING = {"content-length", "transfer-encoding", "connection", "upgrade", "expect", "te", "trailer", "host"}
 
 methods = st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND"])
 targets = st.builds(
@@ -103,7 +103,8 @@ def requests(draw: st.DrawFn) -> Req:
     return Req(
         draw(methods),
         draw(targets),
-        draw(st.lists(st.tuples(names, values), max_size=6)),
+        # RFC 9112 3.2: every HTTP/1.1 request carries exactly one Host
+        [("Host", "example.test"), *draw(st.lists(st.tuples(names, values), max_size=6))],
         draw(st.binary(max_size=300)),
         chunked,
         draw(st.lists(st.integers(1, 100), max_size=5)) if chunked else [],
