@@ -19,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from ..codec.http1 import Response
 from ..core import (
     Builder,
     Data,
     Event,
     EventQueue,
     Filter,
+    Message,
     MessageEnd,
     MessageStart,
     StreamEnd,
@@ -141,6 +143,98 @@ class Handle(_Serial):
             self._out(evt)
 
 
+class _MessageCfg:
+    __slots__ = ("cb", "kind", "max_size", "replace")
+
+    def __init__(self, kind: str, cb: Callback, replace: bool, max_size: int) -> None:
+        self.kind = kind
+        self.cb = cb
+        self.replace = replace
+        self.max_size = max_size
+
+
+class HandleMessage(_Serial):
+    """handle_message / replace_message: gather each whole message, then call back with it."""
+
+    __slots__ = ("head", "parts", "size")
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.head: Any = _NO_MESSAGE
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def step(self, evt: Event) -> None:
+        t = type(evt)
+        if self.head is _GAVE_UP:
+            return  # the stream was ended for a message past max_size
+        if t is MessageStart:
+            self.head = evt.head  # type: ignore[attr-defined]
+            self.parts = []
+            self.size = 0
+        elif self.head is _NO_MESSAGE:
+            self._out(evt)  # outside a message: passes as it is
+        elif t is Data:
+            data = evt.data  # type: ignore[attr-defined]
+            self.size += len(data)
+            if self.size > self.cfg.max_size:
+                # bounded memory: a message past the limit ends the stream instead of growing
+                self.head = _GAVE_UP
+                self.parts = []
+                self._out(StreamEnd("MessageTooLarge"))
+                return
+            self.parts.append(data)
+        elif t is MessageEnd:
+            msg = Message(self.head, b"".join(self.parts), evt.tail)  # type: ignore[attr-defined]
+            self.head = _NO_MESSAGE
+            self.parts = []
+            cb: Callback = self.cfg.cb
+            r = cb.call(msg, self.pipeline.context)
+            if cb.is_async:
+                self._wait_for(r, msg)  # type: ignore[arg-type]
+            else:
+                self.done(msg, r)  # type: ignore[arg-type]
+        else:  # StreamEnd inside a message: what was gathered is lost with the stream
+            self.head = _NO_MESSAGE
+            self._out(evt)
+
+    def done(self, evt: Any, result: Any) -> None:
+        if self.cfg.replace:
+            if isinstance(result, Response):  # an HTTP answer: demux_http encodes it whole
+                self._out(MessageStart(result))
+                self._out(MessageEnd())
+                return
+            for e in to_events(result):
+                self._out(e)
+        else:
+            for e in evt.events():
+                self._out(e)
+
+
+_NO_MESSAGE = object()
+_GAVE_UP = object()
+#: the largest message handle_message / replace_message gathers by default
+DEFAULT_MAX_MESSAGE = 4 * 1024 * 1024
+
+
+def _message_method(replace: bool) -> Any:
+    name = "replace_message" if replace else "handle_message"
+
+    def method(self: Builder, callback: Any, *, max_size: int = DEFAULT_MAX_MESSAGE) -> Builder:
+        if not isinstance(max_size, int) or max_size < 1:
+            raise ValueError(f"{name}(): max_size must be a positive number of bytes, not {max_size!r}")
+        cfg = _MessageCfg(name, adapt(callback, 1, f"{name}()"), replace, max_size)
+        return self.add(name, HandleMessage, cfg)
+
+    method.__name__ = name
+    what = "output what the callback returns instead" if replace else "call back with it, then pass it on"
+    method.__doc__ = (
+        "Gather each whole message (head, body, tail; at most ``max_size`` body bytes) as a "
+        f"``pw.Message`` and {what}."
+    )
+    return method
+
+
 class OnStart(_Serial):
     __slots__ = ()
     needs_start = True
@@ -215,4 +309,6 @@ register(
     },
     on_start=on_start,
     on_end=on_end,
+    handle_message=_message_method(False),
+    replace_message=_message_method(True),
 )

@@ -234,3 +234,34 @@ def test_pipelined_requests_through_the_proxy(pipework, tmp_path: Path, nginx) -
             got += chunk
     bodies = [part.split(b"\r\n\r\n", 1)[1][:3] for part in got.split(b"HTTP/1.1 200 OK")[1:]]
     assert bodies == [b"aaa", b"bbb", b"ccc", b"aaa"]
+
+
+def test_messages_seen_and_replaced_around_the_proxy(pipework, tmp_path: Path, nginx) -> None:
+    nport, www = nginx
+    (www / "page.txt").write_text("from nginx\n")
+    port = free_port()
+    script = tmp_path / "m.py"
+    script.write_text(
+        textwrap.dedent(f"""\
+        import logging
+        import pipework as pw
+
+        log = logging.getLogger("seen")
+
+        def note(msg):
+            log.warning("response %d with %d bytes", msg.head.status, len(msg.body))
+
+        def answer(req):
+            return pw.Response(f"answered here: {{req.head.target}}\\n")
+
+        upstream = pw.pipeline(lambda p: p.proxy("http://127.0.0.1:{nport}").handle_message(note))
+        local = pw.pipeline(lambda p: p.replace_message(answer))
+        pw.listen("127.0.0.1:{port}", pw.pipeline(lambda p: p.demux_http().to(
+            lambda p: p.pipe(lambda req: local if req.head.path == "/local" else upstream))))
+    """)
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+    assert curl(f"http://127.0.0.1:{port}/page.txt").stdout == "from nginx\n"
+    p.wait_log("response 200 with 11 bytes")
+    assert curl(f"http://127.0.0.1:{port}/local").stdout == "answered here: /local\n"

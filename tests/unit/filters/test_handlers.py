@@ -130,3 +130,56 @@ async def test_async_failure_goes_to_the_context() -> None:
     run(pw.pipeline(lambda p: p.handle_data(boom)), [Data(b"x")], ctx)
     await asyncio.sleep(0.01)
     assert [type(e) for e in failures] == [ValueError]
+
+
+def test_handle_message_calls_back_with_the_whole_message_and_passes_it_on() -> None:
+    seen: list = []
+    layout = pw.pipeline(lambda p: p.handle_message(lambda m, ctx: seen.append((m.head, m.body, m.tail))))
+    evts = [
+        Data(b"before"),
+        MessageStart("h1"),
+        Data(b"a"),
+        Data(b"b"),
+        MessageEnd("t1"),
+        MessageStart("h2"),
+        MessageEnd(),
+        StreamEnd(),
+    ]
+    out = run(layout, evts)
+    assert seen == [("h1", b"ab", "t1"), ("h2", b"", None)]
+    assert out == [
+        Data(b"before"),
+        MessageStart("h1"),
+        Data(b"ab"),
+        MessageEnd("t1"),
+        MessageStart("h2"),
+        MessageEnd(),
+        StreamEnd(),
+    ]
+
+
+def test_replace_message() -> None:
+    layout = pw.pipeline(lambda p: p.replace_message(lambda m: Message(f"re:{m.head}", m.body.upper())))
+    out = run(layout, [MessageStart("q"), Data(b"x"), MessageEnd(), StreamEnd()])
+    assert out == [MessageStart("re:q"), Data(b"X"), MessageEnd(), StreamEnd()]
+
+
+def test_a_message_past_max_size_ends_the_stream() -> None:
+    layout = pw.pipeline(lambda p: p.handle_message(lambda m: None, max_size=4))
+    out = run(layout, [MessageStart("q"), Data(b"123"), Data(b"45"), MessageEnd()])
+    assert out == [StreamEnd("MessageTooLarge")]
+    with pytest.raises(ValueError, match="max_size must be a positive"):
+        pw.pipeline(lambda p: p.handle_message(lambda m: None, max_size=0))
+
+
+async def test_async_replace_message_keeps_order() -> None:
+    async def slow(m: Message) -> Message:
+        await asyncio.sleep(0.01 if m.head == 1 else 0)
+        return Message(m.head * 10)
+
+    out = run(
+        pw.pipeline(lambda p: p.replace_message(slow)),
+        [MessageStart(1), MessageEnd(), MessageStart(2), MessageEnd(), StreamEnd()],
+    )
+    await asyncio.sleep(0.05)
+    assert out == [MessageStart(10), MessageEnd(), MessageStart(20), MessageEnd(), StreamEnd()]
