@@ -193,7 +193,7 @@ class HandleMessage(_Serial):
             if cb.is_async:
                 self._wait_for(r, msg)  # type: ignore[arg-type]
             else:
-                self.done(msg, r)  # type: ignore[arg-type]
+                self.done(msg, r)
         else:  # StreamEnd inside a message: what was gathered is lost with the stream
             self.head = _NO_MESSAGE
             self._out(evt)
