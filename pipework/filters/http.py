@@ -283,17 +283,30 @@ class DemuxHTTP(Filter):
                 data = self.fast.respond(head, body, ctx, CLOCK.date, slot.keep_alive, slot.head_only)
             except Exception as exc:
                 data = internal_error(exc, head, slot.keep_alive)
-            if type(data) is FileStream:
-                slot.req, slot.stream = head, data
-                if self.queue and self.queue[0] is slot:
-                    self._pump_start(slot)
+            self._deliver(slot, head, data)
+            if slot.stream is not None:
                 return  # the rest waits until the file is out
-            if type(data) is bytes:
-                self._account(head, data, self.t0)
-                self._emit(slot, data)
-                self._complete(slot)
-            else:
-                spawn(self._await(slot, data, head), "http responder")
+
+    def _new_slot(self, head: RequestHead) -> _Slot:
+        """A place in the response order for a responder's answer that cannot go out at once."""
+        slot = _Slot(head.method == "HEAD", head.keep_alive)
+        self._queue(slot)
+        self.current = None
+        return slot
+
+    def _deliver(self, slot: _Slot, head: RequestHead, data: Any) -> None:
+        """A responder's answer for a queued ``slot``: bytes, a file to pump, or an awaitable."""
+        slot.req = head
+        if type(data) is bytes:
+            self._account(head, data, slot.t0)
+            self._emit(slot, data)
+            self._complete(slot)
+        elif type(data) is FileStream:
+            slot.stream = data
+            if self.queue and self.queue[0] is slot and self.pumping is None:
+                self._pump_start(slot)
+        else:
+            spawn(self._await(slot, data, head), "http responder")
 
     def _drain(self) -> None:
         """Shutting down: finish the requests in hand, take no more; an idle connection closes."""
@@ -374,62 +387,32 @@ class DemuxHTTP(Filter):
             head, self.req = self.req, None
             assert head is not None
             keep = head.keep_alive
-            body = self.body
+            body = b"".join(self.body) if self.body else b""
             self.body = None
+            slot, self.current = self.current, None
+            if not keep:
+                self.closing = True
             if self.deferred or self.pumping is not None or self.pipeline.context.output_paused:
                 # the client is not reading: answer when it is (the reader is paused meanwhile)
-                slot = self.current
-                self.current = None
-                if not keep:
-                    self.closing = True
-                if slot is None:
-                    slot = _Slot(head.method == "HEAD", keep)
-                    self._queue(slot)
-                    self.current = None
+                slot = slot or self._new_slot(head)
                 slot.t0 = self.t0
-                self.deferred.append((slot, head, b"".join(body) if body else b""))
+                self.deferred.append((slot, head, body))
                 return
             try:
                 data = fast.respond(
-                    head,
-                    b"".join(body) if body else b"",
-                    self.pipeline.context,
-                    CLOCK.date,
-                    keep,
-                    head.method == "HEAD",
+                    head, body, self.pipeline.context, CLOCK.date, keep, head.method == "HEAD"
                 )
             except Exception as exc:  # the handler failed: 500 for this request only
                 data = internal_error(exc, head, keep)
-            slot = self.current
-            self.current = None
-            if not keep:
-                self.closing = True
-            if type(data) is FileStream:
-                if slot is None:
-                    slot = _Slot(head.method == "HEAD", keep)
-                    self._queue(slot)
-                    self.current = None
-                slot.req, slot.t0, slot.stream = head, self.t0, data
-                if self.queue[0] is slot:
-                    self._pump_start(slot)
-                return
-            if slot is None:  # nothing before it: straight out
-                if type(data) is bytes:
-                    self._account(head, data, self.t0)
-                    self._out(Data(data))
-                    if not keep:
-                        self._end()
-                    return
-                slot = _Slot(head.method == "HEAD", keep)
-                self._queue(slot)
-                self.current = None
-            slot.t0 = self.t0
-            if type(data) is bytes:
+            if slot is None and type(data) is bytes:  # nothing before it: straight out
                 self._account(head, data, self.t0)
-                self._emit(slot, data)
-                self._complete(slot)
-            else:  # an awaitable: the responder answers later
-                spawn(self._await(slot, data, head), "http responder")
+                self._out(Data(data))
+                if not keep:
+                    self._end()
+                return
+            slot = slot or self._new_slot(head)
+            slot.t0 = self.t0
+            self._deliver(slot, head, data)
             return
         slot = self.current
         self.current = None
