@@ -1,0 +1,477 @@
+"""Benchmark pipework's HTTP reverse proxy (`pipework reverse-proxy`) against nginx, HAProxy and a bare one.
+
+Theory of operation: for each test (wrk connection count) the runner starts an nginx backend that
+answers every GET with 1 KiB, and for each server under test it starts the server fresh on
+127.0.0.1 with a free port, proxying HTTP/1.1 to that backend over kept-alive connections, checks
+that one GET through it returns 200 with exactly the backend's body, and drives keep-alive load
+through it with wrk. The servers are `pipework reverse-proxy` (one worker), nginx `proxy_pass` to an
+upstream with `keepalive 64` (one worker), HAProxy in `mode http` with `http-reuse` (one thread),
+and `bench/bare_proxy.py` — uvloop + httptools with a pool of upstream connections, the ceiling for
+a Python reverse proxy. The server is pinned to one core, wrk and the backend to the other, with
+taskset; the server's CPU time (utime + stime of its process tree, from /proc) is read before and
+after each run and divided by the requests done. Every process started is stopped at the end, also
+on Ctrl-C, SIGTERM or failure. The helpers come from bench/run.py (the TCP benchmark).
+
+Usage: bench/http_proxy.py [--quick] [--duration S] [--only pipework,nginx] [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import run
+from run import BenchError, Load, Sample, Table, fmt, markdown_table, text_table
+
+CONCURRENCY = (50, 200)  # wrk -c of the tests
+# The issue's targets for the reverse proxy against nginx in the same run.
+TARGET_CPU = 1.5  # pipework's CPU per request at most this many times nginx's
+TARGET_RATE = 0.8  # pipework's requests/s at least this many times nginx's
+
+
+@dataclass(frozen=True)
+class Test:
+    """One load: keep-alive GETs of the backend's 1 KiB body through the proxy, one wrk thread."""
+
+    name: str  # e.g. "1k-c50"
+    connections: int
+
+    @property
+    def title(self) -> str:
+        return f"reverse proxy, 1 KiB responses: keep-alive GET, wrk -t1 -c{self.connections}"
+
+
+TESTS = {t.name: t for t in (Test(f"1k-c{c}", c) for c in CONCURRENCY)}
+
+
+# --- servers under test ----------------------------------------------------------------------
+
+
+def pipework_server(port: int, backend: int, work: Path) -> list[str]:
+    """`pipework reverse-proxy` to the backend, one worker (this process), from this venv."""
+    exe = Path(sys.executable).parent / "pipework"
+    if not exe.exists():
+        raise BenchError(f"{exe} not found: install pipework into this Python (make)")
+    return [
+        str(exe),
+        "reverse-proxy",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--to",
+        f"http://127.0.0.1:{backend}",
+        "--log-level",
+        "warning",
+    ]
+
+
+def bare_server(port: int, backend: int, work: Path) -> list[str]:
+    """bench/bare_proxy.py: uvloop + httptools, a pool of kept-alive upstream connections."""
+    script = Path(__file__).resolve().parent / "bare_proxy.py"
+    return [sys.executable, str(script), str(port), str(backend)]
+
+
+def nginx_server(port: int, backend: int, work: Path) -> list[str]:
+    """nginx proxy_pass over HTTP/1.1 to an upstream kept alive (keepalive 64), one worker."""
+    temp = "\n".join(
+        f"  {kind}_temp_path {work}/{kind}_temp;"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = run.nginx_config(
+        work,
+        f"proxy-{port}",
+        f"""http {{
+{temp}
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend {{
+    server 127.0.0.1:{backend};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}""",
+    )
+    return ["nginx", "-p", str(work), "-c", str(conf)]
+
+
+def haproxy_server(port: int, backend: int, work: Path) -> list[str]:
+    """HAProxy in mode http, one thread, reusing kept-alive server connections, no logging."""
+    cfg = work / f"haproxy-{port}.cfg"
+    cfg.write_text(f"""global
+    nbthread 1
+    maxconn 8192
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+listen bench
+    bind 127.0.0.1:{port}
+    server backend 127.0.0.1:{backend}
+""")
+    return ["haproxy", "-f", str(cfg), "-db"]
+
+
+Command = Callable[[int, int, Path], list[str]]  # (listen port, backend port, work dir) -> argv
+# name -> (how to start it, the tools it needs besides taskset, wrk and nginx)
+SERVERS: dict[str, tuple[Command, tuple[str, ...]]] = {
+    "pipework": (pipework_server, ()),
+    "bare": (bare_server, ()),
+    "nginx": (nginx_server, ()),
+    "haproxy": (haproxy_server, ("haproxy",)),
+}
+PEERS = ("nginx", "haproxy", "bare")  # what pipework is compared with in the ratio table
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """The run's settings, from the command line."""
+
+    duration: int
+    servers: list[str]
+    tests: list[str]
+    server_cpu: int
+    load_cpu: int
+
+
+Results = dict[str, dict[str, Sample | str]]  # test -> server -> sample, or why it failed
+
+
+def get(port: int) -> tuple[int, bytes]:
+    """One GET / on 127.0.0.1:port: the status and body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"GET / on port {port} failed: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def check_proxy(port: int, body: bytes) -> None:
+    """One GET through the proxy: it must answer 200 with exactly the backend's body."""
+    status, got = get(port)
+    if status != 200 or got != body:
+        same = "the backend's body" if got == body else f"{len(got)} bytes, not the backend's {len(body)}"
+        raise BenchError(f"GET / through port {port}: status {status}, {same}")
+
+
+def wrk_proxy(port: int, test: Test, cpu: int, duration: int) -> Load:
+    """wrk, one thread, keep-alive, test.connections connections, GET / through the proxy."""
+    out = run.run_tool(
+        ["wrk", "-t1", f"-c{test.connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
+        cpu,
+        duration,
+    )
+    return run.parse_wrk(out)
+
+
+def measure(test: Test, server: str, backend: int, body: bytes, opts: Options, work: Path) -> Sample:
+    """Start server in front of backend, check it forwards, load it with wrk, return the sample."""
+    port = run.free_port()
+    name = f"{server}-{test.name}-{port}"
+    argv = SERVERS[server][0](port, backend, work)
+    with run.running(name, argv, opts.server_cpu, port, work) as proc:
+        check_proxy(port, body)
+        cpu0, t0 = run.cpu_seconds(proc.pid), time.monotonic()
+        load = wrk_proxy(port, test, opts.load_cpu, opts.duration)
+        cpu1, t1 = run.cpu_seconds(proc.pid), time.monotonic()
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited during the run:\n{run.log_tail(run.log_file(work, name))}")
+    return Sample(load, cpu1 - cpu0, t1 - t0)
+
+
+def progress(test: str, server: str, outcome: Sample | str) -> None:
+    """One line on stderr per load run, so a long run shows it is alive."""
+    if isinstance(outcome, str):
+        line = f"FAILED: {outcome}"
+    else:
+        line = f"{outcome.load.rate:,.0f} req/s, {outcome.cpu_percent:.0f}% CPU"
+    print(f"  {test:<8} {server:<9} {line}", file=sys.stderr, flush=True)
+
+
+def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
+    """Run one test against every selected server, sharing one nginx backend on the load core."""
+    backend = run.free_port()
+    results: dict[str, Sample | str] = {}
+    name = f"backend-{test.name}"
+    with run.running(name, run.nginx_backend(backend, work), opts.load_cpu, backend, work):
+        status, body = get(backend)
+        if status != 200 or len(body) != run.BODY_SIZE:
+            raise BenchError(f"the backend answered {status} with {len(body)} bytes, not 200 with 1 KiB")
+        for server in opts.servers:
+            try:
+                results[server] = measure(test, server, backend, body, opts, work)
+            except BenchError as exc:
+                results[server] = str(exc)
+            progress(test.name, server, results[server])
+    return results
+
+
+def run_all(opts: Options) -> Results:
+    """Run every selected test against every selected server in a scratch directory."""
+    with tempfile.TemporaryDirectory(prefix="pipework-bench-proxy-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)  # nginx workers run as nobody when started by root
+        return {name: run_test(TESTS[name], opts, work) for name in opts.tests}
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def result_table(samples: dict[str, Sample | str]) -> Table:
+    """One row per server: rate, latency, CPU per request and CPU load."""
+    head = ["server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "errors"]
+    rows = []
+    for server, s in samples.items():
+        if isinstance(s, str):
+            rows.append([server, "failed", *["-"] * (len(head) - 2)])
+            continue
+        rows.append(
+            [
+                server,
+                fmt(s.load.rate, 0),
+                fmt(s.load.p50_ms, 2),
+                fmt(s.load.p99_ms, 2),
+                fmt(s.cpu_us_per_unit),
+                fmt(s.cpu_percent, 0),
+                str(s.load.errors),
+            ]
+        )
+    return head, rows
+
+
+def ratio_table(results: Results) -> Table:
+    """pipework/peer for the rate (higher is better), CPU per request and p99 (lower is better)."""
+    head = ["test", "pipework vs", "rate ratio", "CPU/req ratio", "p99 ratio"]
+    rows = []
+    for name, samples in results.items():
+        ours = samples.get("pipework")
+        for peer in PEERS:
+            theirs = samples.get(peer)
+            if isinstance(ours, Sample) and isinstance(theirs, Sample):
+                p99 = (
+                    "-"
+                    if not ours.load.p99_ms or not theirs.load.p99_ms
+                    else f"{ours.load.p99_ms / theirs.load.p99_ms:.2f}"
+                )
+                rows.append(
+                    [
+                        name,
+                        peer,
+                        f"{ours.load.rate / theirs.load.rate:.2f}",
+                        f"{ours.cpu_us_per_unit / theirs.cpu_us_per_unit:.2f}",
+                        p99,
+                    ]
+                )
+    return head, rows
+
+
+def targets(results: Results) -> list[str]:
+    """Per test: the issue's targets against nginx, met or not, and the distance to the bare proxy."""
+    lines = []
+    for name, samples in results.items():
+        ours, nginx, bare = samples.get("pipework"), samples.get("nginx"), samples.get("bare")
+        if not isinstance(ours, Sample):
+            continue
+        checks = []
+        if isinstance(nginx, Sample):
+            cpu = ours.cpu_us_per_unit / nginx.cpu_us_per_unit
+            rate = ours.load.rate / nginx.load.rate
+            checks += [
+                f"CPU/req {cpu:.2f}x nginx ({'met' if cpu <= TARGET_CPU else 'missed'}, <= {TARGET_CPU}x)",
+                f"req/s {rate:.2f}x nginx ({'met' if rate >= TARGET_RATE else 'missed'}, >= {TARGET_RATE}x)",
+            ]
+        if isinstance(bare, Sample):
+            checks.append(
+                f"ceiling: {ours.cpu_us_per_unit / bare.cpu_us_per_unit:.2f}x the bare proxy's "
+                f"CPU/req, {ours.load.rate / bare.load.rate:.2f}x its req/s"
+            )
+        if checks:
+            lines.append(f"{name}: " + "; ".join(checks))
+    return lines
+
+
+def sections(results: Results) -> list[tuple[str, Table]]:
+    """The titled tables of a run: one per test, then the ratios."""
+    out = [(TESTS[name].title, result_table(samples)) for name, samples in results.items()]
+    ratios = ratio_table(results)
+    if ratios[1]:
+        out.append(("pipework / peer (rate: >1 is faster; CPU/req and p99: <1 is better)", ratios))
+    return out
+
+
+def environment(opts: Options) -> list[str]:
+    """Facts about the machine and software, for the report's header."""
+    base = run.environment(run.Options(opts.duration, [], [], opts.server_cpu, opts.load_cpu))
+    keep = [line for line in base if line.startswith(("date:", "machine:", "pipework:"))]
+    return [
+        *keep,
+        f"peers: {run.first_line(['nginx', '-v'])}; {run.first_line(['haproxy', '-v'])}; "
+        "bare = bench/bare_proxy.py (uvloop + httptools)",
+        "backend: nginx answering every GET with 1 KiB",
+        f"load tool: {run.first_line(['wrk', '--version'])}",
+        f"setup: {opts.duration} s per test per server, server under test on CPU {opts.server_cpu}, "
+        f"wrk and the backend on CPU {opts.load_cpu}, all on 127.0.0.1",
+    ]
+
+
+def failures(results: Results) -> str:
+    """Why each failed run failed, one block per run ("" if none failed)."""
+    return "\n".join(
+        f"{name} / {server}: {s}"
+        for name, samples in results.items()
+        for server, s in samples.items()
+        if isinstance(s, str)
+    )
+
+
+TARGETS_TITLE = f"targets (reverse proxy vs nginx: CPU/req <= {TARGET_CPU}x, req/s >= {TARGET_RATE}x)"
+
+
+def report_text(env: list[str], results: Results) -> str:
+    parts = ["\n".join(env)]
+    parts += [f"{title}\n{text_table(table)}" for title, table in sections(results)]
+    if met := targets(results):
+        parts.append(f"{TARGETS_TITLE}\n" + "\n".join(met))
+    if failed := failures(results):
+        parts.append(f"failures\n{failed}")
+    return "\n\n".join(parts)
+
+
+SECTION = "## Reverse proxy"  # the markdown heading of this benchmark's section
+
+
+def report_markdown(env: list[str], results: Results, note: str) -> str:
+    """The run as one level-2 markdown section, SECTION, with a level-3 heading per table."""
+    parts = [
+        SECTION,
+        "Made by `bench/http_proxy.py` (`pipework reverse-proxy` beside nginx, HAProxy and "
+        "`bench/bare_proxy.py`); see bench/README.md for the setup and how to rerun it.",
+        "\n".join(f"- {line}" for line in env),
+    ]
+    if note:
+        parts.append(f"> {note}")
+    parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in sections(results)]
+    if met := targets(results):
+        parts.append(f"### {TARGETS_TITLE}\n\n" + "\n".join(f"- {line}" for line in met))
+    if failed := failures(results):
+        parts.append(f"### failures\n\n```\n{failed}\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def write_markdown(path: Path, section: str) -> None:
+    """Put section into the markdown file at path: in place of its SECTION if it has one (up to the
+    next level-2 heading), else appended; the rest of the file is kept."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        before, after = "".join(lines).rstrip("\n"), ""
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        before, after = "".join(lines[:start]).rstrip("\n"), "".join(lines[end:])
+    text = (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
+    path.write_text(text)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=10, metavar="SECONDS", help="length of each load run")
+    p.add_argument("--quick", action="store_true", help="2 s runs, for smoke testing")
+    p.add_argument(
+        "--only",
+        type=run.choices(list(SERVERS)),
+        default=list(SERVERS),
+        metavar="SERVERS",
+        help=f"comma-separated servers to run (default: {','.join(SERVERS)})",
+    )
+    p.add_argument(
+        "--tests",
+        type=run.choices(list(TESTS)),
+        default=list(TESTS),
+        metavar="TESTS",
+        help=f"comma-separated tests to run (default: {','.join(TESTS)})",
+    )
+    p.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help=f"also write the results as a markdown section: it replaces FILE's '{SECTION}' "
+        "section, or is appended to FILE",
+    )
+    p.add_argument("--note", default="", help="a remark for the markdown report's header")
+    p.add_argument("--server-cpu", type=int, default=0, metavar="N", help="core of the server under test")
+    p.add_argument("--load-cpu", type=int, default=1, metavar="N", help="core of wrk and the backend")
+    return p
+
+
+def preflight(opts: Options) -> None:
+    """Fail early, with the fix, if a tool or a core is missing."""
+    needed = {"taskset", "wrk", "nginx"}  # nginx is always the backend
+    for server in opts.servers:
+        needed.update(SERVERS[server][1])
+    missing = sorted(tool for tool in needed if not shutil.which(tool))
+    if missing:
+        raise BenchError(
+            "missing tools:\n  "
+            + "\n  ".join(f"{tool}: apt-get install {run.APT_PACKAGES[tool]}" for tool in missing)
+        )
+    cores = os.sched_getaffinity(0)
+    if opts.server_cpu == opts.load_cpu or not {opts.server_cpu, opts.load_cpu} <= cores:
+        raise BenchError(
+            f"need two distinct cores among {sorted(cores)} "
+            f"(--server-cpu {opts.server_cpu}, --load-cpu {opts.load_cpu})"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind and stop servers on SIGTERM too
+    try:
+        preflight(opts)
+        env = environment(opts)
+        results = run_all(opts)
+        env.append(f"load average at end: {run.loadavg()}")
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server started was stopped", file=sys.stderr)
+        return 130
+    print(report_text(env, results))
+    if args.markdown:
+        write_markdown(args.markdown, report_markdown(env, results, args.note))
+    failed = any(isinstance(s, str) for samples in results.values() for s in samples.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
