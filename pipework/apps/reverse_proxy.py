@@ -7,6 +7,7 @@ only fills in the addresses.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pipework as pw
 
@@ -15,9 +16,16 @@ def declare(
     listen: str, targets: Sequence[str], *, connect_timeout: float = 10.0, read_timeout: float = 60.0
 ) -> None:
     """Declare the listener; call while a program is being loaded."""
-    upstreams = [
-        pw.pipeline(lambda p, t=t: p.proxy(t, connect_timeout=connect_timeout, read_timeout=read_timeout))
-        for t in targets
-    ]
-    rr = pw.RoundRobin(upstreams)
-    pw.listen(listen, pw.pipeline(lambda p: p.demux_http().to(lambda p: p.pipe(lambda req: rr.next()))))
+    if len(targets) == 1:
+        target: Any = targets[0]
+    else:
+        rr = pw.RoundRobin(targets)
+        target = lambda head: rr.next()  # noqa: E731
+    pw.listen(
+        listen,
+        pw.pipeline(
+            lambda p: p.demux_http().to(
+                lambda p: p.proxy(target, connect_timeout=connect_timeout, read_timeout=read_timeout)
+            )
+        ),
+    )

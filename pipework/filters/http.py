@@ -31,6 +31,8 @@ from functools import partial
 from typing import Any
 
 from ..codec.http1 import (
+    CONNECTION_OPTIONS,
+    HOP_BY_HOP,
     LAST_CHUNK,
     DateCache,
     EndOfMessage,
@@ -65,6 +67,10 @@ DATES = DateCache()
 log = logging.getLogger("pipework")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-encoding"))
+#: what a forwarded response loses: hop-by-hop fields (RFC 9110 7.6.1) and its framing, redone here
+_RESPONSE_OWN = HOP_BY_HOP | {b"content-length"}
+_RESPONSE_LOOK = frozenset(len(n) for n in (*_RESPONSE_OWN, b"date"))
+_VIA_LINE = b"via: 1.1 pipework\r\n"
 
 
 class _Slot:
@@ -74,6 +80,7 @@ class _Slot:
         "body",
         "chunked",
         "done",
+        "exchange",
         "head",
         "head_only",
         "keep_alive",
@@ -106,16 +113,19 @@ class _Slot:
         #: 3 the answer's head is out and bytes pass through both ways
         self.tunnel = 0
         self.stream: FileStream | None = None
+        #: the direct path to an upstream (a lone ``proxy``): its exchange (proxy.Exchange)
+        self.exchange: Any = None
 
 
 class _DemuxCfg:
-    __slots__ = ("access_log", "layout", "limits", "responder")
+    __slots__ = ("access_log", "forwarder", "layout", "limits", "responder")
 
     def __init__(self, layout: Layout | None, limits: dict[str, int], access_log: str | None = None) -> None:
         self.layout = layout
         self.limits = limits
         self.access_log = access_log
         self.responder: Any = None
+        self.forwarder: Any = None
         if layout is not None:
             self._check_fast(layout)
 
@@ -125,8 +135,11 @@ class _DemuxCfg:
 
     def _check_fast(self, layout: Layout) -> None:
         ts = layout.templates
+        self.responder = self.forwarder = None
         if len(ts) == 1 and getattr(ts[0].cfg, "respond", None) is not None:
             self.responder = ts[0].cfg
+        elif len(ts) == 1 and getattr(ts[0].cfg, "exchange", None) is not None:
+            self.forwarder = ts[0].cfg
 
 
 def internal_error(exc: BaseException, head: RequestHead, keep_alive: bool) -> bytes:
@@ -140,6 +153,12 @@ def internal_error(exc: BaseException, head: RequestHead, keep_alive: bool) -> b
         keep_alive,
         head.method == "HEAD",
     )
+
+
+def gateway_error(error: str) -> bytes:
+    """The answer to a request whose upstream failed before answering: 504 for a timeout, else 502."""
+    status = 504 if error in ("ConnectionTimeout", "ReadTimeout", "IdleTimeout") else 502
+    return encode_response(Response(f"{status} from the gateway: {error}\n", status), CLOCK.date, False)
 
 
 class RawResponse:
@@ -223,6 +242,7 @@ class DemuxHTTP(Filter):
         "deferred",
         "ended",
         "fast",
+        "fwd",
         "log",
         "pumping",
         "queue",
@@ -241,6 +261,7 @@ class DemuxHTTP(Filter):
         self.req: RequestHead | None = None
         self.body: list[bytes] | None = None
         self.fast = cfg.responder
+        self.fwd = cfg.forwarder
         self.log: str | None = cfg.access_log
         self.t0 = 0.0
         self.deferred: deque[tuple[_Slot, RequestHead, bytes]] = deque()
@@ -265,8 +286,14 @@ class DemuxHTTP(Filter):
             hold = self._out_hold = Hold(self.pipeline.context.valve)
         if paused:
             hold.take()
+            for s in self.queue:
+                if s.exchange is not None:
+                    s.exchange.output_paused(True)
             return
         hold.release()
+        q = self.queue
+        if q and q[0].exchange is not None:
+            q[0].exchange.output_paused(False)
         try:
             if self.pumping is not None:
                 self._pump()
@@ -334,6 +361,12 @@ class DemuxHTTP(Filter):
             cur = self.current
             if cur is not None and cur.pipeline is not None:
                 cur.pipeline.input(evt)  # a request cut short
+            elif cur is not None and cur.exchange is not None:
+                cur.exchange.abort()  # a request cut short: it cannot be answered
+                cur.keep_alive = False
+                self.current = None
+                self._complete(cur)
+                return
             self.closing = True
             self.current = None
             if not self.queue:
@@ -341,6 +374,9 @@ class DemuxHTTP(Filter):
 
     def on_request(self, head: RequestHead) -> None:
         if self.closing:
+            return
+        if self.fwd is not None and not self.dec.upgrading:
+            self._forward(head)
             return
         if self.fast is not None:
             self.req = head
@@ -353,6 +389,27 @@ class DemuxHTTP(Filter):
             elif self.dec.expect_continue:
                 self._out(Data(_CONTINUE))
             return
+        slot = self._open_slot(head)
+        layout: Layout = self.cfg.layout
+        answer: Callable[[Event], None] = partial(self._on_answer, slot)
+        p = slot.pipeline = layout.spawn(self.pipeline.context, answer)
+        p.start()
+        p.input(MessageStart(head))
+
+    def _forward(self, head: RequestHead) -> None:
+        """The direct path to a lone ``proxy``: no sub-pipeline, no events; the exchange calls
+        the ``on_response_*`` methods below with this request's slot."""
+        slot = self._open_slot(head)
+        try:
+            slot.exchange = self.fwd.exchange(head, self.pipeline.context, self, slot)
+        except Exception as exc:  # the target function failed: 500 for this request only
+            data = internal_error(exc, head, slot.keep_alive)
+            self._account(head, data, slot.t0)
+            self._emit(slot, data)
+            self._complete(slot)
+
+    def _open_slot(self, head: RequestHead) -> _Slot:
+        """The request's place in the response order (and 100 Continue if it is first)."""
         slot = _Slot(head.method == "HEAD", head.keep_alive)
         slot.req = head
         if self.log is not None:
@@ -360,11 +417,7 @@ class DemuxHTTP(Filter):
         self._queue(slot)
         if self.dec.expect_continue and len(self.queue) == 1:
             self._out(Data(_CONTINUE))
-        layout: Layout = self.cfg.layout
-        answer: Callable[[Event], None] = partial(self._on_answer, slot)
-        p = slot.pipeline = layout.spawn(self.pipeline.context, answer)
-        p.start()
-        p.input(MessageStart(head))
+        return slot
 
     def _queue(self, slot: _Slot) -> None:
         self.queue.append(slot)
@@ -374,10 +427,14 @@ class DemuxHTTP(Filter):
             self.pipeline.context.valve.close()
 
     def on_body(self, data: bytes) -> None:
+        cur = self.current
         if self.body is not None:
             self.body.append(data)
-        elif self.current is not None and self.current.pipeline is not None:
-            self.current.pipeline.input(Data(data))
+        elif cur is not None:
+            if cur.exchange is not None:
+                cur.exchange.data(data)
+            elif cur.pipeline is not None:
+                cur.pipeline.input(Data(data))
 
     def on_end(self, end: EndOfMessage) -> None:
         if self.ended:
@@ -420,7 +477,9 @@ class DemuxHTTP(Filter):
             return
         if not slot.keep_alive:
             self.closing = True
-        if slot.pipeline is not None:
+        if slot.exchange is not None:
+            slot.exchange.end()
+        elif slot.pipeline is not None:
             slot.pipeline.input(MessageEnd(end.trailers))
 
     def on_upgrade(self, data: bytes) -> None:
@@ -550,6 +609,9 @@ class DemuxHTTP(Filter):
                     out, nxt.out = nxt.out, []
                     for b in out:
                         self._out(Data(b))
+                ex = nxt.exchange
+                if ex is not None and ex.paused and not self.pipeline.context.output_paused:
+                    ex.output_paused(False)
                 if nxt.stream is not None and self.pumping is None:
                     self._pump_start(nxt)
                     return
@@ -648,16 +710,99 @@ class DemuxHTTP(Filter):
             self._complete(slot)
         elif t is StreamEnd:
             if slot.head is None:
-                status = 504 if evt.error in ("ConnectionTimeout", "ReadTimeout", "IdleTimeout") else 502  # type: ignore[attr-defined]
-                data = encode_response(
-                    Response(f"{status} from the gateway: {evt.error}\n", status),  # type: ignore[attr-defined]
-                    CLOCK.date,
-                    False,
-                )
+                data = gateway_error(evt.error)  # type: ignore[attr-defined]
                 self._account(slot.req, data, slot.t0)
                 self._emit(slot, data)
             slot.keep_alive = False  # the stream ended under the response: the framing is lost
             self._complete(slot)
+
+    # -- the direct path's answers, from a proxy.Exchange ----------------------------------------------
+    def on_response_head(self, slot: _Slot, e: ResponseHead) -> None:
+        """The upstream's head, forwarded in one pass: hop-by-hop fields out, our framing in."""
+        slot.head = e
+        parts = [b"HTTP/1.1 %d %s\r\n" % (e.status, e.reason.encode("latin-1"))]
+        append = parts.append
+        date = te = False
+        length = conn = None
+        look = _RESPONSE_LOOK
+        for k, v in e.raw_headers:
+            if len(k) in look:
+                kl = k.lower()
+                if kl in _RESPONSE_OWN:
+                    if kl == b"content-length":
+                        length = v
+                    elif kl == b"transfer-encoding":
+                        te = True
+                    elif kl == b"connection":
+                        conn = v.lower() if conn is None else conn + b"," + v.lower()
+                    continue
+                if kl == b"date":
+                    date = True
+            append(k + b": " + v + b"\r\n")
+        if conn is not None:
+            named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
+            if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
+                parts = [parts[0]] + [p for p in parts[1:] if p.partition(b":")[0].lower() not in named]
+                append = parts.append
+        if not date:
+            append(CLOCK.date)
+        append(_VIA_LINE)
+        status = e.status
+        if slot.head_only or status in NO_BODY_STATUS:
+            slot.head_only = True
+            if length is not None:
+                append(b"content-length: " + length + b"\r\n")
+        elif length is not None and not te:
+            append(b"content-length: " + length + b"\r\n")
+        elif slot.req is not None and slot.req.version == "1.0":
+            slot.keep_alive = False  # no chunked coding for HTTP/1.0: the close ends the body
+        else:
+            slot.chunked = True
+            append(b"transfer-encoding: chunked\r\n")
+        if not slot.keep_alive:
+            append(b"connection: close\r\n")
+        append(b"\r\n")
+        slot.body.append(b"".join(parts))
+
+    def on_response_data(self, slot: _Slot, data: bytes) -> None:
+        if slot.head_only:
+            return
+        slot.sent += len(data)
+        slot.body.append(b"%x\r\n%s\r\n" % (len(data), data) if slot.chunked else data)
+
+    def on_response_flush(self, slot: _Slot) -> None:
+        body = slot.body
+        if not body:
+            return
+        data = body[0] if len(body) == 1 else b"".join(body)
+        slot.body = []
+        q = self.queue
+        if q and q[0] is slot:
+            self._out(Data(data))
+            return
+        slot.out.append(data)  # behind another response: kept, and the upstream paused past a limit
+        slot.size += len(data)
+        ex = slot.exchange
+        if slot.size > STREAM_AFTER and ex is not None and not ex.paused:
+            ex.output_paused(True)
+
+    def on_response_end(self, slot: _Slot, trailers: Any) -> None:
+        if slot.chunked:
+            slot.body.append(LAST_CHUNK)
+        self.on_response_flush(slot)
+        self._account_slot(slot, slot.head.status if slot.head is not None else 200)
+        self._complete(slot)
+
+    def on_response_failed(self, slot: _Slot, error: str) -> None:
+        if slot.done:
+            return
+        if slot.head is None:
+            data = gateway_error(error)
+            self._account(slot.req, data, slot.t0)
+            slot.body.append(data)
+        self.on_response_flush(slot)
+        slot.keep_alive = False  # the response is cut short: the framing is lost
+        self._complete(slot)
 
     def _head_bytes(self, slot: _Slot, length: int | None) -> bytes:
         head = slot.head
@@ -699,8 +844,12 @@ class DemuxHTTP(Filter):
         else:  # the request the error cut short cannot end: the error is its answer
             if slot.pipeline is not None:
                 slot.pipeline.close()
+            if slot.exchange is not None:
+                slot.exchange.abort()
             slot.keep_alive = False
-            if slot.chunked or slot.raw:  # its answer has begun: the close cuts it off
+            if (
+                slot.chunked or slot.raw or slot.head is not None
+            ):  # its answer has begun: the close cuts it off
                 error = b""
         if error:
             self._emit(slot, error)
@@ -723,6 +872,8 @@ class DemuxHTTP(Filter):
         for s in self.queue:
             if s.pipeline is not None:
                 s.pipeline.close()
+            if s.exchange is not None:
+                s.exchange.abort()
         self.queue.clear()
         if self._hold:
             self._hold = False

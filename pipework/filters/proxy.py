@@ -23,11 +23,13 @@ import asyncio
 import logging
 from collections import deque
 from fnmatch import fnmatchcase
+from time import monotonic
 from typing import Any
 
 from ..codec.http1 import (
+    CONNECTION_OPTIONS,
     END,
-    EndOfMessage,
+    HOP_BY_HOP,
     RemoteProtocolError,
     RequestHead,
     ResponseDecoder,
@@ -45,21 +47,7 @@ log = logging.getLogger("pipework")
 
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 #: request fields not passed on: hop-by-hop (RFC 9110 7.6.1) and the X-Forwarded-* we write ourselves
-_REQUEST_DROP = frozenset(
-    (
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"x-forwarded-for",
-        b"x-forwarded-proto",
-        b"x-forwarded-host",
-    )
-)
-_CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade", b""))
+_REQUEST_DROP = HOP_BY_HOP | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 VIA = (b"via", b"1.1 pipework")
 #: idle connections kept per target; more are closed when returned
 DEFAULT_MAX_IDLE = 64
@@ -74,7 +62,7 @@ class _Upstream:
         self.pool = pool
         self.key = key
         self.dec = ResponseDecoder()
-        self.exchange: Proxy | None = None
+        self.exchange: Exchange | None = None
         self.idle_since = 0.0
         self.used = 0
         self.conn = Outbound(self, key[0], key[1], connect_timeout=connect_timeout)
@@ -132,7 +120,7 @@ class _Pool:
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.active: set[Proxy] = set()
+        self.active: set[Exchange] = set()
         self.sweeper: asyncio.TimerHandle | None = None
 
     def take(self, key: tuple[str, int]) -> _Upstream | None:
@@ -164,7 +152,7 @@ class _Pool:
             except ValueError:
                 pass
 
-    def watch(self, ex: Proxy) -> None:
+    def watch(self, ex: Exchange) -> None:
         """``ex`` waits for a response: end it if no byte comes for ``read_timeout``."""
         self.active.add(ex)
         self._sweep_later()
@@ -176,7 +164,7 @@ class _Pool:
 
     def _sweep(self) -> None:
         self.sweeper = None
-        now = running_loop().time()
+        now = monotonic()
         if self.read_timeout > 0:
             for ex in [ex for ex in self.active if now - ex.last_read >= self.read_timeout]:
                 ex.timed_out()
@@ -189,11 +177,14 @@ class _Pool:
 
 
 class _ProxyCfg:
-    __slots__ = ("key", "pool", "read_timeout", "retries", "target")
+    """Settings shared by every exchange of one ``proxy()`` or ``mux_http()``."""
 
-    def __init__(self, target: Any, pool: _Pool, read_timeout: float, retries: int) -> None:
+    __slots__ = ("forwarded", "key", "keys", "pool", "read_timeout", "retries", "target")
+
+    def __init__(self, target: Any, pool: _Pool, read_timeout: float, retries: int, forwarded: bool) -> None:
         self.target: Callback | None = None
         self.key: tuple[str, int] = ("", 0)
+        self.keys: dict[Any, tuple[str, int]] = {}
         if callable(target):
             self.target = adapt(target, 1, "proxy() target")
         else:
@@ -201,6 +192,26 @@ class _ProxyCfg:
         self.pool = pool
         self.read_timeout = read_timeout
         self.retries = retries
+        #: proxy(): X-Forwarded-* and Via are added; mux_http(): the request goes as it is
+        self.forwarded = forwarded
+
+    def target_key(self, value: Any) -> tuple[str, int]:
+        """The (host, port) a target function's answer names; parsed once per distinct answer."""
+        key = self.keys.get(value)
+        if key is None:
+            key = parse_target(value)
+            if len(self.keys) >= 1024:
+                self.keys.clear()
+            self.keys[value] = key
+        return key
+
+    def exchange(self, head: RequestHead, ctx: Any, sink: Any, tag: Any) -> Exchange:
+        """``demux_http``'s direct path: a new exchange for ``head`` (parsed by demux_http, so
+        trusted), its head already sent."""
+        ex = Exchange(self, ctx, sink, tag)
+        ex.paused = ctx.output_paused
+        ex.start(head, True)
+        return ex
 
 
 def parse_target(value: Any) -> tuple[str, int]:
@@ -222,106 +233,159 @@ def parse_target(value: Any) -> tuple[str, int]:
     return host, port
 
 
-class Proxy(Filter):
-    """See the module docstring."""
+#: lengths of the request field names _REQUEST_DROP holds, or ``host``: only those are lowered
+_REQUEST_LOOK = frozenset(len(n) for n in (*_REQUEST_DROP, b"host"))
+#: methods whose requests carry no body unless they say so with Content-Length
+_NO_BODY_METHODS = frozenset(("GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"))
+
+
+def request_head(
+    head: RequestHead, peer: str | None, default_host: bytes, trusted: bool
+) -> tuple[bytes, bool, bytes | None]:
+    """The request head to send upstream: (bytes, whether the body goes chunked, the Upgrade to
+    ask for). Hop-by-hop fields are left out; with ``peer`` (a proxy) X-Forwarded-For/-Proto/-Host
+    and Via are added, the client's X-Forwarded-For extended. ``trusted`` fields came from our
+    own parser, which refuses CR, LF and NUL, so they are not checked again."""
+    fields: list[tuple[bytes, bytes]] = []
+    append = fields.append
+    xff = host = upgrade = conn = None
+    chunked = False
+    length = False
+    look = _REQUEST_LOOK
+    for k, v in head.raw_headers:
+        if len(k) in look:
+            kl = k.lower()
+            if kl in _REQUEST_DROP:
+                if kl == b"x-forwarded-for":
+                    if peer is not None:
+                        xff = v if xff is None else xff + b", " + v
+                        continue
+                elif kl == b"transfer-encoding":
+                    chunked = b"chunked" in v.lower()
+                    continue
+                elif kl == b"connection":
+                    conn = v.lower() if conn is None else conn + b"," + v.lower()
+                    continue
+                elif kl == b"upgrade":
+                    upgrade = v
+                    continue
+                elif kl == b"x-forwarded-proto" or kl == b"x-forwarded-host":
+                    if peer is not None:
+                        continue
+                else:
+                    continue
+            elif kl == b"host":
+                host = v
+        elif len(k) == 14 and k.lower() == b"content-length":
+            length = True
+        append((k, v))
+    if conn is not None:
+        named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
+        if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
+            fields = [(k, v) for k, v in fields if k.lower() not in named]
+    if peer is not None:
+        p = peer.encode()
+        fields.append((b"x-forwarded-for", xff + b", " + p if xff else p))
+        fields.append((b"x-forwarded-proto", b"http"))
+        if host is not None:
+            fields.append((b"x-forwarded-host", host))
+        fields.append(VIA)
+    elif host is None:
+        fields.insert(0, (b"host", default_host))
+        if not chunked and not length and head.method not in _NO_BODY_METHODS:
+            chunked = True  # a body of unknown length streams chunked
+    if upgrade is not None and conn is not None and b"upgrade" in conn:
+        # hop-by-hop, yet the one pair that must reach the server for a protocol switch
+        fields += [(b"connection", b"upgrade"), (b"upgrade", upgrade)]
+    else:
+        upgrade = None
+    if chunked:
+        fields.append((b"transfer-encoding", b"chunked"))
+    line = f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1")
+    if trusted:
+        return line + b"".join([k + b": " + v + b"\r\n" for k, v in fields]) + b"\r\n", chunked, upgrade
+    return encode_request_head(head, fields, False), chunked, upgrade
+
+
+class Exchange:
+    """One request sent to an upstream and its response coming back (see the module docstring).
+
+    The response goes to ``sink``, with ``tag`` as the first argument of each call:
+    ``on_response_head(tag, head)`` for the final head, ``on_response_data(tag, bytes)``,
+    ``on_response_end(tag, trailers)``, ``on_response_failed(tag, error)`` (nothing more follows),
+    ``on_response_flush(tag)`` after each batch read from the upstream, and, for a protocol
+    switch, ``on_switched(tag, head)`` then data until ``on_tunnel_end(tag)``. Two sinks exist:
+    the ``mux_http``/``proxy`` filter (events out) and ``demux_http``'s direct path (bytes out).
+    """
 
     __slots__ = (
-        "_hold",
-        "_watching",
+        "cfg",
         "chunked",
+        "ctx",
         "done",
         "head",
         "head_bytes",
+        "hold",
         "last_read",
+        "paused",
         "request_done",
         "responded",
         "sent_body",
+        "sink",
+        "tag",
         "tries",
         "tunnel",
         "up",
         "upgrade",
     )
 
-    def __init__(self, cfg: Any = None) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: _ProxyCfg, ctx: Any, sink: Any, tag: Any = None) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.sink = sink
+        self.tag = tag
         self.up: _Upstream | None = None
         self.head: RequestHead | None = None
         self.head_bytes = b""
         self.chunked = False
         self.request_done = False
-        self.responded = False  # a response head went out
+        self.responded = False  # a response head went to the sink
         self.done = False
         self.sent_body = False
         self.tries = 0
         self.upgrade: bytes | None = None  # the Upgrade the client asked for, passed on
         self.tunnel = False  # the server switched protocols: bytes pass through both ways
         self.last_read = 0.0
-        self._hold: Hold | None = None
-        self._watching = False
+        self.hold: Hold | None = None  # taken on the client's valve while the upstream is full
+        self.paused = False  # the client's output is full: the upstream is not read
 
-    # -- the request, from demux_http ----------------------------------------------------------------
-    def process(self, evt: Event) -> None:
-        t = type(evt)
-        if t is Data:
-            if self.up is not None and evt.data:  # type: ignore[attr-defined]
-                data = evt.data  # type: ignore[attr-defined]
-                self.sent_body = True
-                self.up.conn.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
-        elif t is MessageStart:
-            self._start(evt.head)  # type: ignore[attr-defined]
-        elif t is MessageEnd:
-            self.request_done = True
-            if self.chunked and self.up is not None:
-                self.up.conn.write(b"0\r\n\r\n")
-        elif t is StreamEnd and not self.done:
-            if self.tunnel and self.up is not None and not evt.error:  # type: ignore[attr-defined]
-                self.up.conn.write_eof()  # the client is done sending; the server may go on
-                return
-            # the client went away before the exchange finished: drop the upstream connection
-            self._finish(None, reuse=False)
-
-    def _start(self, head: RequestHead) -> None:
-        cfg: _ProxyCfg = self.cfg
-        ctx = self.pipeline.context
-        key = parse_target(cfg.target.call(head, ctx)) if cfg.target is not None else cfg.key
+    # -- the request ----------------------------------------------------------------------------------
+    def start(self, head: RequestHead, trusted: bool = False) -> None:
+        cfg = self.cfg
+        key = cfg.key if cfg.target is None else cfg.target_key(cfg.target.call(head, self.ctx))
         self.head = head
-        # one pass over the fields: hop-by-hop ones and our own X-Forwarded-* are left out
-        fields: list[tuple[bytes, bytes]] = []
-        xff = host = upgrade = conn = None
-        chunked = False
-        for k, v in head.raw_headers:
-            kl = k.lower()
-            if kl in _REQUEST_DROP:
-                if kl == b"x-forwarded-for":
-                    xff = v if xff is None else xff + b", " + v
-                elif kl == b"transfer-encoding":
-                    chunked = b"chunked" in v.lower()
-                elif kl == b"connection":
-                    conn = v.lower() if conn is None else conn + b"," + v.lower()
-                elif kl == b"upgrade":
-                    upgrade = v
-                continue
-            if kl == b"host":
-                host = v
-            fields.append((k, v))
-        if conn is not None:
-            named = {t.strip() for t in conn.split(b",")} - _CONNECTION_OPTIONS
-            if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
-                fields = [(k, v) for k, v in fields if k.lower() not in named]
-        self.chunked = chunked
-        peer = ctx.inbound.remote_address.encode()
-        fields.append((b"x-forwarded-for", xff + b", " + peer if xff else peer))
-        fields.append((b"x-forwarded-proto", b"http"))
-        if host is not None:
-            fields.append((b"x-forwarded-host", host))
-        fields.append(VIA)
-        if upgrade is not None and conn is not None and b"upgrade" in conn:
-            # hop-by-hop, yet the one pair that must reach the server for a protocol switch
-            self.upgrade = upgrade
-            fields += [(b"connection", b"upgrade"), (b"upgrade", upgrade)]
-        self.head_bytes = encode_request_head(head, fields, chunked)
-        self._hold = Hold(ctx.valve)
+        peer = self.ctx.inbound.remote_address if cfg.forwarded else None
+        default_host = b"" if cfg.forwarded else _host_field(key)
+        self.head_bytes, self.chunked, self.upgrade = request_head(head, peer, default_host, trusted)
         self._send(key)
+
+    def data(self, data: bytes) -> None:
+        up = self.up
+        if up is not None and data:
+            self.sent_body = True
+            up.conn.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+
+    def end(self) -> None:
+        self.request_done = True
+        if self.chunked and self.up is not None:
+            self.up.conn.write(b"0\r\n\r\n")
+
+    def client_eof(self) -> None:
+        """The client is done sending: a tunnel passes that on; otherwise the request is dropped."""
+        if self.tunnel and self.up is not None:
+            self.up.conn.write_eof()  # the server may go on sending
+        else:
+            self.abort()
 
     def _send(self, key: tuple[str, int]) -> None:
         pool = self.cfg.pool
@@ -335,12 +399,10 @@ class Proxy(Filter):
         assert self.head is not None
         up.dec.expect(self.head.method)
         up.conn.write(self.head_bytes)
-        if not self._watching:
-            self._watching = True
-            self.pipeline.context.watch_output(self._on_output_paused)
-        pool = self.cfg.pool
+        if self.paused:
+            up.conn.pause_reading()
         if pool.read_timeout > 0:
-            self.last_read = running_loop().time()
+            self.last_read = monotonic()
             pool.watch(self)
 
     # -- the response, from the upstream connection ----------------------------------------------
@@ -348,44 +410,39 @@ class Proxy(Filter):
         up = self.up
         if up is None or self.done:
             return
-        self.last_read = running_loop().time()
+        self.last_read = monotonic()
         events = up.dec.events
         if not events:
             return
         up.dec.events = []
-        out = self._out
+        sink, tag = self.sink, self.tag
         for e in events:
             t = type(e)
             if t is bytes:
-                out(Data(e))  # type: ignore[arg-type]
+                sink.on_response_data(tag, e)
             elif t is ResponseHead:
-                if e.status == 101 and self.upgrade is not None:  # type: ignore[union-attr]
-                    fields = forward_fields(e.raw_headers)  # type: ignore[union-attr]
-                    value = next((v for k, v in e.raw_headers if k.lower() == b"upgrade"), self.upgrade)  # type: ignore[union-attr]
-                    fields += [(b"upgrade", value), VIA]
+                status = e.status  # type: ignore[union-attr]
+                if status == 101 and self.upgrade is not None:
                     self.responded = self.tunnel = True
                     self.cfg.pool.active.discard(self)  # a tunnel may be quiet as long as it likes
-                    out(MessageStart(ResponseHead(101, e.reason, e.version, fields, False)))  # type: ignore[union-attr]
-                    out(MessageEnd())
-                    continue
-                if e.status < 200:  # type: ignore[union-attr]
-                    continue  # interim responses (100 Continue) stay between us and the server
-                self.responded = True
-                fields = forward_fields(e.raw_headers)  # type: ignore[union-attr]
-                fields.append(VIA)
-                out(MessageStart(ResponseHead(e.status, e.reason, e.version, fields, e.keep_alive)))  # type: ignore[union-attr]
-            elif isinstance(e, EndOfMessage) and self.tunnel:
-                self._finish(None, reuse=False)  # the server closed the tunnel
-                out(StreamEnd())
+                    sink.on_switched(tag, e)
+                elif status >= 200:  # interim responses (100 Continue) stay between us and the server
+                    self.responded = True
+                    sink.on_response_head(tag, e)
+            elif self.tunnel:  # the end of the tunnel's bytes: the server closed it
+                self._finish(None, reuse=False)
+                sink.on_tunnel_end(tag)
                 return
-            elif isinstance(e, EndOfMessage):
-                # give the connection back first: the MessageEnd may close this pipeline at once
+            else:
+                # give the connection back first: the end may close the client's side at once
                 self._finish(None, reuse=up.dec.keep_alive and self.request_done)
-                out(MessageEnd(e.trailers) if e is not END else MessageEnd())
+                sink.on_response_end(tag, e.trailers if e is not END else None)  # type: ignore[union-attr]
                 return
+        sink.on_response_flush(tag)
 
     def upstream_failed(self, error: str) -> None:
-        log.warning("%r: upstream %s:%d: %s", self.pipeline.context, *self.up.key, error)  # type: ignore[union-attr]
+        up = self.up
+        log.warning("%r: upstream %s:%d: %s", self.ctx, *(up.key if up else ("?", 0)), error)
         self._finish(error, reuse=False)
 
     def upstream_closed(self, error: str | None) -> None:
@@ -410,16 +467,20 @@ class Proxy(Filter):
         if error is None and not self.responded:
             error = "ConnectionReset"
         if error is not None:
-            log.warning(
-                "%r: upstream %s:%d failed: %s", self.pipeline.context, *(up.key if up else ("?", 0)), error
-            )
+            log.warning("%r: upstream %s:%d failed: %s", self.ctx, *(up.key if up else ("?", 0)), error)
         self._finish(error or "UpstreamClosed", reuse=False)
 
     def upstream_write_paused(self, paused: bool) -> None:
-        if self._hold is not None:
-            self._hold.take() if paused else self._hold.release()
+        hold = self.hold
+        if hold is None:
+            if not paused:
+                return
+            hold = self.hold = Hold(self.ctx.valve)
+        hold.take() if paused else hold.release()
 
-    def _on_output_paused(self, paused: bool) -> None:
+    def output_paused(self, paused: bool) -> None:
+        """The client's side stopped (or went on) taking the response."""
+        self.paused = paused
         up = self.up
         if up is not None:
             up.conn.pause_reading() if paused else up.conn.resume_reading()
@@ -438,22 +499,19 @@ class Proxy(Filter):
         up, self.up = self.up, None
         if up is not None:
             if reuse and not up.conn.closed:
+                if self.paused:
+                    up.conn.resume_reading()
                 pool.give_back(up, self.last_read)
             else:
                 up.exchange = None
                 up.conn.abort()
-        self._release()
+        if self.hold is not None:
+            self.hold.release()
         if error is not None:
-            self._out(StreamEnd(error))
+            self.sink.on_response_failed(self.tag, error)
 
-    def _release(self) -> None:
-        if self._hold is not None:
-            self._hold.release()
-        if self._watching:
-            self._watching = False
-            self.pipeline.context.unwatch_output(self._on_output_paused)
-
-    def close(self) -> None:
+    def abort(self) -> None:
+        """The client went away (or its side closed): the upstream connection is dropped."""
         if not self.done:
             self.done = True
             self.cfg.pool.active.discard(self)
@@ -461,7 +519,99 @@ class Proxy(Filter):
             if up is not None:
                 up.exchange = None
                 up.conn.abort()
-        self._release()
+        if self.hold is not None:
+            self.hold.release()
+
+
+def _host_field(key: tuple[str, int]) -> bytes:
+    host, port = key
+    if ":" in host:
+        host = f"[{host}]"
+    return (host if port == 80 else f"{host}:{port}").encode("idna")
+
+
+class MuxHTTP(Filter):
+    """``mux_http`` and ``proxy``: each request in this pipeline goes over a pooled connection;
+    its response comes back as ``MessageStart Data* MessageEnd``, failures as ``StreamEnd(error)``."""
+
+    __slots__ = ("ex", "watching")
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.ex: Exchange | None = None
+        self.watching = False
+
+    def process(self, evt: Event) -> None:
+        t = type(evt)
+        ex = self.ex
+        if t is Data:
+            if ex is not None:
+                ex.data(evt.data)  # type: ignore[attr-defined]
+        elif t is MessageStart:
+            ctx = self.pipeline.context
+            if ex is not None and not ex.done:
+                ex.abort()  # a new request before the last one was answered: the last is dropped
+            ex = self.ex = Exchange(self.cfg, ctx, self)
+            if not self.watching:
+                self.watching = True
+                ctx.watch_output(self._on_output_paused)
+            ex.paused = ctx.output_paused
+            head = evt.head  # type: ignore[attr-defined]
+            if not isinstance(head, RequestHead):
+                raise TypeError(f"{self.cfg_name()}: a request head must be a RequestHead, not {head!r}")
+            ex.start(head)
+        elif t is MessageEnd:
+            if ex is not None:
+                ex.end()
+        elif t is StreamEnd and ex is not None and not ex.done:
+            if evt.error:  # type: ignore[attr-defined]
+                ex.abort()
+            else:
+                ex.client_eof()
+
+    def cfg_name(self) -> str:
+        return "proxy()" if self.cfg.forwarded else "mux_http()"
+
+    def _on_output_paused(self, paused: bool) -> None:
+        if self.ex is not None:
+            self.ex.output_paused(paused)
+
+    # -- the exchange's sink ---------------------------------------------------------------------
+    def on_response_head(self, tag: Any, e: ResponseHead) -> None:
+        fields = forward_fields(e.raw_headers)
+        if self.cfg.forwarded:
+            fields.append(VIA)
+        self._out(MessageStart(ResponseHead(e.status, e.reason, e.version, fields, e.keep_alive)))
+
+    def on_response_data(self, tag: Any, data: bytes) -> None:
+        self._out(Data(data))
+
+    def on_response_flush(self, tag: Any) -> None:
+        pass
+
+    def on_response_end(self, tag: Any, trailers: list[tuple[bytes, bytes]] | None) -> None:
+        self._out(MessageEnd(trailers) if trailers else MessageEnd())
+
+    def on_response_failed(self, tag: Any, error: str) -> None:
+        self._out(StreamEnd(error))
+
+    def on_switched(self, tag: Any, e: ResponseHead) -> None:
+        ex = self.ex
+        fields = forward_fields(e.raw_headers)
+        value = next((v for k, v in e.raw_headers if k.lower() == b"upgrade"), ex.upgrade if ex else b"")
+        fields += [(b"upgrade", value or b""), VIA]
+        self._out(MessageStart(ResponseHead(101, e.reason, e.version, fields, False)))
+        self._out(MessageEnd())
+
+    def on_tunnel_end(self, tag: Any) -> None:
+        self._out(StreamEnd())
+
+    def close(self) -> None:
+        if self.ex is not None:
+            self.ex.abort()
+        if self.watching:
+            self.watching = False
+            self.pipeline.context.unwatch_output(self._on_output_paused)
 
 
 class _TunnelCfg:
@@ -610,33 +760,59 @@ def tunnel(
     return self.add("tunnel", Tunnel, _TunnelCfg(rules, connect_timeout, idle_timeout))
 
 
-def proxy(
-    self: Builder,
-    target: Any,
-    *,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 60.0,
-    max_idle: int = DEFAULT_MAX_IDLE,
-    idle_timeout: float = 60.0,
-    retries: int = 1,
-) -> Builder:
+def _pool(
+    name: str, connect_timeout: float, read_timeout: float, max_idle: int, idle_timeout: float
+) -> _Pool:
+    for what, value in (
+        ("connect_timeout", connect_timeout),
+        ("read_timeout", read_timeout),
+        ("idle_timeout", idle_timeout),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name}(): {what} must be a number of seconds >= 0, not {value!r}")
+    if isinstance(max_idle, bool) or not isinstance(max_idle, int) or max_idle < 0:
+        raise ValueError(f"{name}(): max_idle must be a number of connections >= 0, not {max_idle!r}")
+    return _Pool(max_idle, float(idle_timeout), float(connect_timeout), float(read_timeout))
+
+
+def _client_method(name: str, forwarded: bool, doc: str) -> Any:
+    def method(
+        self: Builder,
+        target: Any,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_idle: int = DEFAULT_MAX_IDLE,
+        idle_timeout: float = 60.0,
+        retries: int = 1,
+    ) -> Builder:
+        pool = _pool(name, connect_timeout, read_timeout, max_idle, idle_timeout)
+        return self.add(name, MuxHTTP, _ProxyCfg(target, pool, float(read_timeout), retries, forwarded))
+
+    method.__name__ = name
+    method.__doc__ = doc
+    return method
+
+
+proxy = _client_method(
+    "proxy",
+    True,
     """Forward each request to ``target`` (``"http://host:port"``, ``"host:port"``, or a function
     of the request head and the context returning one); see the module docstring.
 
     ``read_timeout`` is the longest wait for the next bytes of the response (504 if it passes
     before the response started); ``max_idle`` and ``idle_timeout`` bound the pool of kept-alive
     connections per target; ``retries`` is how often a request is resent when a kept-alive
-    connection turns out to be closed.
-    """
-    for name, value in (
-        ("connect_timeout", connect_timeout),
-        ("read_timeout", read_timeout),
-        ("idle_timeout", idle_timeout),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"proxy(): {name} must be a number of seconds >= 0, not {value!r}")
-    pool = _Pool(max_idle, idle_timeout, connect_timeout, float(read_timeout))
-    return self.add("proxy", Proxy, _ProxyCfg(target, pool, float(read_timeout), retries))
+    connection turns out to be closed.""",
+)
+mux_http = _client_method(
+    "mux_http",
+    False,
+    """Send each request of this pipeline (``MessageStart(RequestHead) Data* MessageEnd``) to
+    ``target`` over a pool of kept-alive connections, and output its response: the client side
+    of HTTP, as ``proxy`` is without the forwarding fields. A request without ``Host`` gets the
+    target's; a body of unknown length goes chunked. Options as for ``proxy``.""",
+)
 
 
-register(proxy=proxy, tunnel=tunnel)
+register(proxy=proxy, mux_http=mux_http, tunnel=tunnel)

@@ -69,14 +69,24 @@ def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         proc.wait(10)
 
 
-def start_proxy(pipework, tmp_path: Path, target: str, **opts: object):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["direct", "pipeline"])
+def route(request: pytest.FixtureRequest) -> str:
+    """How requests reach proxy(): "direct" (a lone proxy under demux_http: no sub-pipeline) or
+    "pipeline" (another filter before it: a sub-pipeline per request, events in and out)."""
+    return str(request.param)
+
+
+def start_proxy(  # type: ignore[no-untyped-def]
+    pipework, tmp_path: Path, target: str, route: str = "direct", **opts: object
+):
     port = free_port()
     args = ", ".join(f"{k}={v!r}" for k, v in opts.items())
+    before = "" if route == "direct" else ".on_start(lambda: None)"
     script = tmp_path / "proxy.py"
     script.write_text(
         "import pipework as pw\n"
         f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
-        f"    lambda p: p.proxy({target!r}{', ' + args if args else ''}))))\n"
+        f"    lambda p: p{before}.proxy({target!r}{', ' + args if args else ''}))))\n"
     )
     p = pipework("run", str(script))
     p.wait_log("listening on tcp")
@@ -90,10 +100,10 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_get_head_and_404_through_to_nginx(pipework, tmp_path: Path, nginx) -> None:
+def test_get_head_and_404_through_to_nginx(pipework, route: str, tmp_path: Path, nginx) -> None:
     nport, www = nginx
     (www / "a.txt").write_text("alpha\n")
-    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}", route=route)
     r = curl("-i", f"http://127.0.0.1:{port}/a.txt")
     assert r.stdout.startswith("HTTP/1.1 200 OK")
     assert r.stdout.endswith("\n\nalpha\n")
@@ -103,9 +113,9 @@ def test_get_head_and_404_through_to_nginx(pipework, tmp_path: Path, nginx) -> N
     assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/missing").stdout == "404"
 
 
-def test_forwarded_headers_and_hop_by_hop_stripped(pipework, tmp_path: Path, nginx) -> None:
+def test_forwarded_headers_and_hop_by_hop_stripped(pipework, route: str, tmp_path: Path, nginx) -> None:
     nport, _ = nginx
-    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}", route=route)
     r = curl(
         "-H",
         "X-Forwarded-For: 10.1.1.1",
@@ -122,7 +132,7 @@ def test_forwarded_headers_and_hop_by_hop_stripped(pipework, tmp_path: Path, ngi
     )
 
 
-def test_keep_alive_to_the_upstream_is_reused(pipework, tmp_path: Path) -> None:
+def test_keep_alive_to_the_upstream_is_reused(pipework, route: str, tmp_path: Path) -> None:
     async def counting(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         while True:
             head = await r.readuntil(b"\r\n\r\n")
@@ -133,7 +143,7 @@ def test_keep_alive_to_the_upstream_is_reused(pipework, tmp_path: Path) -> None:
 
     backend = TcpServer(counting)
     try:
-        _, port = start_proxy(pipework, tmp_path, backend.address)
+        _, port = start_proxy(pipework, tmp_path, backend.address, route=route)
         for _ in range(20):
             assert curl(f"http://127.0.0.1:{port}/").stdout == "ok"
         assert backend.connections == 1
@@ -141,7 +151,7 @@ def test_keep_alive_to_the_upstream_is_reused(pipework, tmp_path: Path) -> None:
         backend.close()
 
 
-def test_stale_kept_alive_connection_is_retried_for_get(pipework, tmp_path: Path) -> None:
+def test_stale_kept_alive_connection_is_retried_for_get(pipework, route: str, tmp_path: Path) -> None:
     async def one_per_connection(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         await r.readuntil(b"\r\n\r\n")
         w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # says keep-alive, then closes
@@ -151,7 +161,7 @@ def test_stale_kept_alive_connection_is_retried_for_get(pipework, tmp_path: Path
 
     backend = TcpServer(one_per_connection)
     try:
-        _, port = start_proxy(pipework, tmp_path, backend.address)
+        _, port = start_proxy(pipework, tmp_path, backend.address, route=route)
         for _ in range(5):
             assert curl(f"http://127.0.0.1:{port}/").stdout == "ok"
             time.sleep(0.15)  # the server has closed the kept-alive connection by now
@@ -160,11 +170,11 @@ def test_stale_kept_alive_connection_is_retried_for_get(pipework, tmp_path: Path
         backend.close()
 
 
-def test_bodies_stream_both_ways(pipework, tmp_path: Path, nginx) -> None:
+def test_bodies_stream_both_ways(pipework, route: str, tmp_path: Path, nginx) -> None:
     nport, www = nginx
     big = os.urandom(8 * 1024 * 1024)
     (www / "big.bin").write_bytes(big)
-    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}", route=route)
     out = tmp_path / "got.bin"
     r = curl("-o", str(out), "-w", "%{http_code}", f"http://127.0.0.1:{port}/big.bin")
     assert r.stdout == "200"
@@ -185,8 +195,8 @@ def test_bodies_stream_both_ways(pipework, tmp_path: Path, nginx) -> None:
         assert r.stdout == "200"
 
 
-def test_unreachable_upstream_is_502_and_slow_one_is_504(pipework, tmp_path: Path) -> None:
-    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{free_port()}")
+def test_unreachable_upstream_is_502_and_slow_one_is_504(pipework, route: str, tmp_path: Path) -> None:
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{free_port()}", route=route)
     r = curl("-w", "%{http_code}", f"http://127.0.0.1:{port}/")
     assert r.stdout.endswith("502")
     assert "ConnectionRefused" in r.stdout
@@ -196,7 +206,7 @@ def test_unreachable_upstream_is_502_and_slow_one_is_504(pipework, tmp_path: Pat
 
     backend = TcpServer(silent)
     try:
-        _, port2 = start_proxy(pipework, tmp_path, backend.address, read_timeout=0.5)
+        _, port2 = start_proxy(pipework, tmp_path, backend.address, route=route, read_timeout=0.5)
         t0 = time.monotonic()
         assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port2}/").stdout == "504"
         assert 0.4 < time.monotonic() - t0 < 5
@@ -204,7 +214,7 @@ def test_unreachable_upstream_is_502_and_slow_one_is_504(pipework, tmp_path: Pat
         backend.close()
 
 
-def test_bad_upstream_response_is_502(pipework, tmp_path: Path) -> None:
+def test_bad_upstream_response_is_502(pipework, route: str, tmp_path: Path) -> None:
     async def garbage(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         await r.readuntil(b"\r\n\r\n")
         w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
@@ -212,18 +222,18 @@ def test_bad_upstream_response_is_502(pipework, tmp_path: Path) -> None:
 
     backend = TcpServer(garbage)
     try:
-        p, port = start_proxy(pipework, tmp_path, backend.address)
+        p, port = start_proxy(pipework, tmp_path, backend.address, route=route)
         assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/").stdout == "502"
         p.wait_log("bad Content-Length")
     finally:
         backend.close()
 
 
-def test_pipelined_requests_through_the_proxy(pipework, tmp_path: Path, nginx) -> None:
+def test_pipelined_requests_through_the_proxy(pipework, route: str, tmp_path: Path, nginx) -> None:
     nport, www = nginx
     for name in "abc":
         (www / name).write_text(name * 3)
-    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}")
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}", route=route)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(
             b"".join(b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % n.encode() for n in "abc")
@@ -265,3 +275,55 @@ def test_messages_seen_and_replaced_around_the_proxy(pipework, tmp_path: Path, n
     assert curl(f"http://127.0.0.1:{port}/page.txt").stdout == "from nginx\n"
     p.wait_log("response 200 with 11 bytes")
     assert curl(f"http://127.0.0.1:{port}/local").stdout == "answered here: /local\n"
+
+
+def test_mux_http_sends_requests_as_made_over_a_kept_alive_connection(pipework, tmp_path: Path) -> None:
+    """mux_http is the client side without the forwarding fields: the request a script made goes
+    as it is, gets the target's Host, a body of unknown length goes chunked, the connection is
+    reused; the upstream's answer (its framing redone) comes back."""
+    seen: list[bytes] = []
+
+    async def recorder(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            body = await r.readuntil(b"0\r\n\r\n") if b"chunked" in head else b""
+            seen.append(head + body)
+            w.write(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\nX-Up: yes\r\n\r\n" % len(head) + head)
+            await w.drain()
+
+    backend = TcpServer(recorder)
+    port = free_port()
+    script = tmp_path / "mux.py"
+    script.write_text(
+        textwrap.dedent(f"""\
+        import pipework as pw
+
+        def remake(msg):
+            head = pw.RequestHead("POST", "/api" + msg.head.target, "1.1", [(b"x-made", b"here")])
+            return pw.Message(head, b"payload")
+
+        pw.listen("127.0.0.1:{port}", pw.pipeline(lambda p: p.demux_http().to(
+            lambda p: p.replace_message(remake).mux_http("http://{backend.address}"))))
+    """)
+    )
+    try:
+        p = pipework("run", str(script))
+        p.wait_log("listening on tcp")
+        for path in ("/one", "/two?x=1"):
+            r = curl("-i", f"http://127.0.0.1:{port}{path}")
+            status, _, rest = r.stdout.partition("\n")
+            assert status == "HTTP/1.1 201 Created"
+            assert "X-Up: yes" in rest
+        assert backend.connections == 1
+        first, second = seen
+        assert first.startswith(b"POST /api/one HTTP/1.1\r\n")
+        assert second.startswith(b"POST /api/two?x=1 HTTP/1.1\r\n")
+        lower = first.lower()
+        assert f"host: {backend.address}\r\n".encode() in lower
+        assert b"x-made: here\r\n" in lower
+        assert b"via:" not in lower
+        assert b"x-forwarded" not in lower
+        assert b"transfer-encoding: chunked\r\n" in lower
+        assert first.endswith(b"\r\n\r\n7\r\npayload\r\n0\r\n\r\n")
+    finally:
+        backend.close()

@@ -6,7 +6,7 @@ field lists and parsed on demand (:mod:`.head`), and responses are written by
 carrying the status to answer with.
 """
 
-from .client import ResponseDecoder, encode_request_head, forward_fields
+from .client import CONNECTION_OPTIONS, HOP_BY_HOP, ResponseDecoder, encode_request_head, forward_fields
 from .encode import (
     LAST_CHUNK,
     DateCache,
@@ -32,11 +32,13 @@ from .server import (
 )
 
 __all__ = [
+    "CONNECTION_OPTIONS",
     "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_HEADERS",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_URI",
     "END",
+    "HOP_BY_HOP",
     "LAST_CHUNK",
     "NO_BODY_STATUS",
     "DateCache",

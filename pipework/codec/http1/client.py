@@ -32,9 +32,12 @@ HEAD, LENGTH, CHUNK_SIZE, CHUNK_DATA, CHUNK_CRLF, TRAILERS, UNTIL_CLOSE, DONE = 
 #: a chunk-size line (hex digits and extensions) longer than this is refused
 MAX_CHUNK_LINE = 4096
 
-_HOP_BY_HOP = frozenset(
+#: fields that belong to one connection, not to the message (RFC 9110 7.6.1): a proxy drops them
+HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade")
 )
+#: ``Connection`` options that are not names of fields to drop
+CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade", b""))
 
 
 class ResponseDecoder:
@@ -156,8 +159,8 @@ class ResponseDecoder:
         block = buf[:end]
         self._buf = buf[end + 4 :]
         crlf = block.count(b"\r\n")
-        if block.count(b"\n") != crlf or block.count(b"\r") != crlf:
-            raise RemoteProtocolError("a bare CR or LF in the response head", 502)
+        if block.count(b"\n") != crlf or block.count(b"\r") != crlf or b"\x00" in block:
+            raise RemoteProtocolError("a bare CR or LF, or a NUL, in the response head", 502)
         lines = block.split(b"\r\n")
         status_line = lines[0]
         parts = status_line.split(b" ", 2)
@@ -288,7 +291,7 @@ def forward_fields(raw: RawHeaders) -> RawHeaders:
     for k, v in raw:
         if k.lower() == b"connection":
             named.update(t.strip().lower() for t in v.split(b","))
-    return [(k, v) for k, v in raw if (n := k.lower()) not in _HOP_BY_HOP and n not in named]
+    return [(k, v) for k, v in raw if (n := k.lower()) not in HOP_BY_HOP and n not in named]
 
 
 def encode_request_head(head: RequestHead, fields: RawHeaders, chunked: bool) -> bytes:

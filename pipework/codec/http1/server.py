@@ -131,6 +131,7 @@ class RequestDecoder:
         "max_headers",
         "max_uri",
         "upgraded",
+        "upgrading",
     )
 
     def __init__(
@@ -151,6 +152,8 @@ class RequestDecoder:
         self._sink_body = self._sink.on_body
         self._sink_end = self._sink.on_end
         self.upgraded = False
+        #: the request just parsed asks to leave HTTP (CONNECT, or Upgrade with Connection: upgrade)
+        self.upgrading = False
         self.closed = False
         self.expect_continue = False
         self._parser = httptools.HttpRequestParser(self)
@@ -254,13 +257,14 @@ class RequestDecoder:
         if version == "1.1" and hosts != 1:
             # RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host
             raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host field", 400)
+        upgrading = self.upgrading = p.should_upgrade()
         head = RequestHead(
             _METHODS.get(m) or m.decode("ascii"),
             url.decode("latin-1"),
             version,
             self._raw,
             # after CONNECT or an Upgrade the connection never carries another request
-            p.should_keep_alive() and not p.should_upgrade(),
+            p.should_keep_alive() and not upgrading,
         )
         self._url = None
         self._raw = []
