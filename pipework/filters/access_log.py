@@ -21,17 +21,22 @@ log = logging.getLogger("pipework.access")
 
 FORMATS = ("combined", "json")
 
-#: responses written, by the three status digits as bytes (cheap to take from the encoded head)
-_COUNTS: Counter[bytes] = Counter()
+#: responses written, by status: the three digits as bytes (cheap to take from an encoded head)
+#: or the number, whichever the writer has at hand
+_COUNTS: Counter[bytes | int] = Counter()
 
 
-def count(status: bytes) -> None:
+def count(status: bytes | int) -> None:
     _COUNTS[status] += 1
 
 
 def status_counts() -> dict[int, int]:
     """Responses written by this process since it started, by status."""
-    return {int(k): v for k, v in sorted(_COUNTS.items()) if k.isdigit()}
+    out: Counter[int] = Counter()
+    for k, v in _COUNTS.items():
+        if isinstance(k, int) or k.isdigit():
+            out[int(k)] += v
+    return dict(sorted(out.items()))
 
 
 _stamp: list[object] = [-1, "", ""]  # second, combined time, ISO time: made once a second

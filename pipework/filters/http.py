@@ -31,8 +31,6 @@ from functools import partial
 from typing import Any
 
 from ..codec.http1 import (
-    CONNECTION_OPTIONS,
-    HOP_BY_HOP,
     LAST_CHUNK,
     DateCache,
     EndOfMessage,
@@ -45,6 +43,7 @@ from ..codec.http1 import (
     ResponseHead,
     as_response,
     encode_response,
+    forward_fields,
     header_block,
     status_line,
 )
@@ -67,9 +66,6 @@ DATES = DateCache()
 log = logging.getLogger("pipework")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-encoding"))
-#: what a forwarded response loses: hop-by-hop fields (RFC 9110 7.6.1) and its framing, redone here
-_RESPONSE_OWN = HOP_BY_HOP | {b"content-length"}
-_RESPONSE_LOOK = frozenset(len(n) for n in (*_RESPONSE_OWN, b"date"))
 _VIA_LINE = b"via: 1.1 pipework\r\n"
 
 
@@ -554,7 +550,7 @@ class DemuxHTTP(Filter):
             fs.fd = -1
         slot.stream = None
         self.pumping = None
-        accesslog.count(b"%d" % int(fs.head[9:12]) if fs is not None else b"200")
+        accesslog.count(fs.head[9:12] if fs is not None else 200)
         if self.log is not None and fs is not None:
             accesslog.write(
                 self.log,
@@ -579,7 +575,7 @@ class DemuxHTTP(Filter):
 
     def _account_slot(self, slot: _Slot, status: int) -> None:
         """Count a response made by a sub-pipeline and, if asked, log it."""
-        accesslog.count(b"%d" % status)
+        accesslog.count(status)
         if self.log is not None:
             accesslog.write(
                 self.log, self.pipeline.context, slot.req, status, slot.sent, time.monotonic() - slot.t0
@@ -718,50 +714,34 @@ class DemuxHTTP(Filter):
 
     # -- the direct path's answers, from a proxy.Exchange ----------------------------------------------
     def on_response_head(self, slot: _Slot, e: ResponseHead) -> None:
-        """The upstream's head, forwarded in one pass: hop-by-hop fields out, our framing in."""
+        """The upstream's head: the lines the parser kept for forwarding, and our framing."""
         slot.head = e
+        fwd = e.forward
+        if fwd is None:  # not straight from the parser: filter its fields here
+            fields = forward_fields(e.raw_headers)
+            fwd = [k + b": " + v for k, v in fields if k.lower() != b"content-length"]
+            e.length = next((v for k, v in fields if k.lower() == b"content-length"), None)
+            e.has_date = any(k.lower() == b"date" for k, _ in fields)
+            header_block(fields)  # CR, LF or NUL in a field: LocalProtocolError
         parts = [b"HTTP/1.1 %d %s\r\n" % (e.status, e.reason.encode("latin-1"))]
-        append = parts.append
-        date = te = False
-        length = conn = None
-        look = _RESPONSE_LOOK
-        for k, v in e.raw_headers:
-            if len(k) in look:
-                kl = k.lower()
-                if kl in _RESPONSE_OWN:
-                    if kl == b"content-length":
-                        length = v
-                    elif kl == b"transfer-encoding":
-                        te = True
-                    elif kl == b"connection":
-                        conn = v.lower() if conn is None else conn + b"," + v.lower()
-                    continue
-                if kl == b"date":
-                    date = True
-            append(k + b": " + v + b"\r\n")
-        if conn is not None:
-            named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
-            if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
-                parts = [parts[0]] + [p for p in parts[1:] if p.partition(b":")[0].lower() not in named]
-                append = parts.append
-        if not date:
-            append(CLOCK.date)
-        append(_VIA_LINE)
-        status = e.status
-        if slot.head_only or status in NO_BODY_STATUS:
+        if fwd:
+            parts += (b"\r\n".join(fwd), b"\r\n")
+        if not e.has_date:
+            parts.append(CLOCK.date)
+        parts.append(_VIA_LINE)
+        length = e.length
+        if slot.head_only or e.status in NO_BODY_STATUS:
             slot.head_only = True
             if length is not None:
-                append(b"content-length: " + length + b"\r\n")
-        elif length is not None and not te:
-            append(b"content-length: " + length + b"\r\n")
+                parts.append(b"content-length: " + length + b"\r\n")
+        elif length is not None:
+            parts.append(b"content-length: " + length + b"\r\n")
         elif slot.req is not None and slot.req.version == "1.0":
             slot.keep_alive = False  # no chunked coding for HTTP/1.0: the close ends the body
         else:
             slot.chunked = True
-            append(b"transfer-encoding: chunked\r\n")
-        if not slot.keep_alive:
-            append(b"connection: close\r\n")
-        append(b"\r\n")
+            parts.append(b"transfer-encoding: chunked\r\n")
+        parts.append(b"\r\n" if slot.keep_alive else b"connection: close\r\n\r\n")
         slot.body.append(b"".join(parts))
 
     def on_response_data(self, slot: _Slot, data: bytes) -> None:

@@ -30,12 +30,13 @@ from ..codec.http1 import (
     CONNECTION_OPTIONS,
     END,
     HOP_BY_HOP,
+    LocalProtocolError,
     RemoteProtocolError,
     RequestHead,
     ResponseDecoder,
     ResponseHead,
-    encode_request_head,
     forward_fields,
+    request_line,
 )
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.callback import Callback
@@ -49,6 +50,7 @@ IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 #: request fields not passed on: hop-by-hop (RFC 9110 7.6.1) and the X-Forwarded-* we write ourselves
 _REQUEST_DROP = HOP_BY_HOP | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 VIA = (b"via", b"1.1 pipework")
+_VIA_LINE = b"via: 1.1 pipework\r\n"
 #: idle connections kept per target; more are closed when returned
 DEFAULT_MAX_IDLE = 64
 
@@ -142,7 +144,8 @@ class _Pool:
             return
         up.idle_since = now
         q.append(up)
-        self._sweep_later()
+        if self.sweeper is None:
+            self.sweep_later()
 
     def forget(self, up: _Upstream) -> None:
         q = self.idle.get(up.key)
@@ -152,12 +155,7 @@ class _Pool:
             except ValueError:
                 pass
 
-    def watch(self, ex: Exchange) -> None:
-        """``ex`` waits for a response: end it if no byte comes for ``read_timeout``."""
-        self.active.add(ex)
-        self._sweep_later()
-
-    def _sweep_later(self) -> None:
+    def sweep_later(self) -> None:
         if self.sweeper is None:
             period = min(t for t in (1.0, self.read_timeout / 4, self.idle_timeout / 4) if t > 0)
             self.sweeper = running_loop().call_later(period, self._sweep)
@@ -173,7 +171,7 @@ class _Pool:
                 while q and now - q[0].idle_since >= self.idle_timeout:
                     q.popleft().conn.close()
         if self.active or any(self.idle.values()):
-            self._sweep_later()
+            self.sweep_later()
 
 
 class _ProxyCfg:
@@ -246,8 +244,11 @@ def request_head(
     ask for). Hop-by-hop fields are left out; with ``peer`` (a proxy) X-Forwarded-For/-Proto/-Host
     and Via are added, the client's X-Forwarded-For extended. ``trusted`` fields came from our
     own parser, which refuses CR, LF and NUL, so they are not checked again."""
-    fields: list[tuple[bytes, bytes]] = []
-    append = fields.append
+    line = f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1")
+    if not trusted:
+        request_line(head.method, head.target)  # LocalProtocolError for a space, CR, LF or NUL
+    lines = [line]
+    append = lines.append
     xff = host = upgrade = conn = None
     chunked = False
     length = False
@@ -278,33 +279,39 @@ def request_head(
                 host = v
         elif len(k) == 14 and k.lower() == b"content-length":
             length = True
-        append((k, v))
-    if conn is not None:
+        append(k + b": " + v + b"\r\n")
+    if conn is not None and conn != b"keep-alive" and conn != b"close":
         named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
         if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
-            fields = [(k, v) for k, v in fields if k.lower() not in named]
+            lines = [line] + [x for x in lines[1:] if x.partition(b":")[0].lower() not in named]
+            append = lines.append
     if peer is not None:
         p = peer.encode()
-        fields.append((b"x-forwarded-for", xff + b", " + p if xff else p))
-        fields.append((b"x-forwarded-proto", b"http"))
+        append(b"x-forwarded-for: " + (xff + b", " + p if xff else p) + b"\r\n")
+        append(b"x-forwarded-proto: http\r\n")
         if host is not None:
-            fields.append((b"x-forwarded-host", host))
-        fields.append(VIA)
-    elif host is None:
-        fields.insert(0, (b"host", default_host))
+            append(b"x-forwarded-host: " + host + b"\r\n")
+        append(_VIA_LINE)
+    else:
+        if host is None:
+            lines.insert(1, b"host: " + default_host + b"\r\n")
         if not chunked and not length and head.method not in _NO_BODY_METHODS:
             chunked = True  # a body of unknown length streams chunked
     if upgrade is not None and conn is not None and b"upgrade" in conn:
         # hop-by-hop, yet the one pair that must reach the server for a protocol switch
-        fields += [(b"connection", b"upgrade"), (b"upgrade", upgrade)]
+        append(b"connection: upgrade\r\nupgrade: " + upgrade + b"\r\n")
     else:
         upgrade = None
     if chunked:
-        fields.append((b"transfer-encoding", b"chunked"))
-    line = f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1")
-    if trusted:
-        return line + b"".join([k + b": " + v + b"\r\n" for k, v in fields]) + b"\r\n", chunked, upgrade
-    return encode_request_head(head, fields, False), chunked, upgrade
+        append(b"transfer-encoding: chunked\r\n")
+    append(b"\r\n")
+    data = b"".join(lines)
+    if not trusted:
+        fields = data[len(line) :]
+        n = fields.count(b"\n")
+        if fields.count(b"\r") != n or n != len(lines) - 1 + (upgrade is not None) or b"\x00" in fields:
+            raise LocalProtocolError(f"CR, LF or NUL in a request field of {head!r}")
+    return data, chunked, upgrade
 
 
 class Exchange:
@@ -401,9 +408,11 @@ class Exchange:
         up.conn.write(self.head_bytes)
         if self.paused:
             up.conn.pause_reading()
-        if pool.read_timeout > 0:
+        if pool.read_timeout > 0:  # the pool's sweep ends it if no byte comes for read_timeout
             self.last_read = monotonic()
-            pool.watch(self)
+            pool.active.add(self)
+            if pool.sweeper is None:
+                pool.sweep_later()
 
     # -- the response, from the upstream connection ----------------------------------------------
     def upstream_events(self) -> None:

@@ -15,6 +15,7 @@ from .encode import (
     header_block,
     last_chunk,
     reason,
+    request_line,
     status_line,
 )
 from .errors import HTTPError, LocalProtocolError, RemoteProtocolError
@@ -64,5 +65,6 @@ __all__ = [
     "header_block",
     "last_chunk",
     "reason",
+    "request_line",
     "status_line",
 ]

@@ -38,6 +38,8 @@ HOP_BY_HOP = frozenset(
 )
 #: ``Connection`` options that are not names of fields to drop
 CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade", b""))
+#: lengths of the field names the response parser looks at (hop-by-hop, Content-Length, Date)
+_LOOK = frozenset(len(n) for n in (*HOP_BY_HOP, b"content-length", b"date"))
 
 
 class ResponseDecoder:
@@ -174,34 +176,48 @@ class ResponseDecoder:
         version = "1.1" if parts[0] == b"HTTP/1.1" else parts[0][5:].decode("ascii")
         status = int(parts[1])
         reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
-        raw: RawHeaders = []
-        if len(lines) - 1 > self.max_headers:
+        del lines[0]
+        if len(lines) > self.max_headers:
             raise RemoteProtocolError(f"over {self.max_headers} header fields in a response", 502)
         te = cl = conn = None
-        append = raw.append
-        for line in lines[1:]:
+        date = False
+        # one pass: each line checked, the framing fields read, and the lines a proxy passes on
+        # gathered (``forward``); lower() only for names as long as one of those looked for
+        forward: list[bytes] = []
+        keep_line = forward.append
+        look = _LOOK
+        for line in lines:
             name, sep, value = line.partition(b":")
             if not sep or not name or name[0] in b" \t" or name[-1] in b" \t":
                 # RFC 9112 5.1: no whitespace around a field name; a leading space is obs-fold (5.2)
                 raise RemoteProtocolError(f"bad header field or obsolete line folding {line[:60]!r}", 502)
-            value = value.strip(b" \t")
-            append((name, value))
-            n = len(name)
-            # only the three fields that frame the body are looked at; lower() only for them
-            if n == 17:
-                if name.lower() == b"transfer-encoding":
-                    te = value if te is None else te + b"," + value
-            elif n == 14:
-                if name.lower() == b"content-length":
-                    if not value.isdigit() or (cl is not None and cl != value):
-                        raise RemoteProtocolError(f"bad Content-Length {value[:30]!r}", 502)
-                    cl = value
-            elif n == 10 and name.lower() == b"connection":
-                conn = value.lower() if conn is None else conn + b"," + value.lower()
+            if len(name) in look:
+                kl = name.lower()
+                if kl in HOP_BY_HOP or kl == b"content-length":
+                    value = value.strip(b" \t")
+                    if kl == b"transfer-encoding":
+                        te = value if te is None else te + b"," + value
+                    elif kl == b"content-length":
+                        if not value.isdigit() or (cl is not None and cl != value):
+                            raise RemoteProtocolError(f"bad Content-Length {value[:30]!r}", 502)
+                        cl = value
+                    elif kl == b"connection":
+                        conn = value.lower() if conn is None else conn + b"," + value.lower()
+                    continue
+                if kl == b"date":
+                    date = True
+            keep_line(line)
         keep = (version != "1.0" or (conn is not None and b"keep-alive" in conn)) and not (
             conn is not None and b"close" in conn
         )
-        head = ResponseHead(status, reason, version, raw, keep)
+        if conn is not None and conn != b"keep-alive" and conn != b"close":
+            named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
+            if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
+                forward = [line for line in forward if line.partition(b":")[0].lower() not in named]
+        # RFC 9112 6.3: with Transfer-Encoding, a Content-Length means nothing
+        head = ResponseHead.parsed(
+            status, reason, version, lines, keep, forward, cl if te is None else None, date
+        )
         self.events.append(head)
         if status < 200:
             if status == 101:

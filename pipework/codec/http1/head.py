@@ -155,9 +155,26 @@ class RequestHead:
 
 
 class ResponseHead:
-    """A status line and its header fields."""
+    """A status line and its header fields.
 
-    __slots__ = ("_headers", "keep_alive", "raw_headers", "reason", "status", "version")
+    A head parsed by :class:`~.client.ResponseDecoder` also carries what a proxy forwards:
+    ``forward``, its field lines (``b"name: value"``) without the hop-by-hop ones and without
+    ``Content-Length``, whose value is ``length``, and ``has_date``; its ``raw_headers`` are split
+    from its lines on first use.
+    """
+
+    __slots__ = (
+        "_headers",
+        "_lines",
+        "_raw",
+        "forward",
+        "has_date",
+        "keep_alive",
+        "length",
+        "reason",
+        "status",
+        "version",
+    )
 
     def __init__(
         self,
@@ -170,9 +187,54 @@ class ResponseHead:
         self.status = status
         self.reason = reason
         self.version = version
-        self.raw_headers: RawHeaders = raw_headers if raw_headers is not None else []
+        self._raw: RawHeaders | None = raw_headers if raw_headers is not None else []
+        self._lines: list[bytes] | None = None
         self.keep_alive = keep_alive
         self._headers: Headers | None = None
+        self.forward: list[bytes] | None = None
+        self.has_date = False
+        self.length: bytes | None = None
+
+    @classmethod
+    def parsed(
+        cls,
+        status: int,
+        reason: str,
+        version: str,
+        lines: list[bytes],
+        keep_alive: bool,
+        forward: list[bytes],
+        length: bytes | None,
+        has_date: bool,
+    ) -> ResponseHead:
+        """A head from a parser: ``lines`` are its checked ``name: value`` lines, split when asked."""
+        h = cls.__new__(cls)
+        h.status = status
+        h.reason = reason
+        h.version = version
+        h._raw = None
+        h._lines = lines
+        h.keep_alive = keep_alive
+        h._headers = None
+        h.forward = forward
+        h.length = length
+        h.has_date = has_date
+        return h
+
+    @property
+    def raw_headers(self) -> RawHeaders:
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = [
+                (n, v.strip(b" \t")) for n, _, v in (line.partition(b":") for line in self._lines or ())
+            ]
+        return raw
+
+    @raw_headers.setter
+    def raw_headers(self, value: RawHeaders) -> None:
+        self._raw = value
+        self._headers = None
+        self.forward = None  # the fields changed: a proxy must not forward the parsed ones
 
     @property
     def headers(self) -> Headers:
