@@ -27,9 +27,9 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipework.apps import reverse_proxy  # noqa: E402
-from pipework.core.runtime import Worker  # noqa: E402
-from pipework.core.script import run_declarations  # noqa: E402
+from pipework.apps import reverse_proxy
+from pipework.core.runtime import Worker
+from pipework.core.script import run_declarations
 
 BODY = os.urandom(1024)
 RESPONSE = (
@@ -136,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
     gc1 = [g["collections"] for g in gc.get_stats()]
     print(
         "collections per 1000 requests by generation:",
-        [round((b - a) * 1000 / n, 1) for a, b in zip(gc0, gc1)],
+        [round((b - a) * 1000 / n, 1) for a, b in zip(gc0, gc1, strict=True)],
     )
     if prof:
         prof.disable()
