@@ -82,6 +82,7 @@ class _Slot:
         "keep_alive",
         "out",
         "pipeline",
+        "plain",
         "raw",
         "req",
         "sent",
@@ -100,7 +101,8 @@ class _Slot:
         self.head: ResponseHead | None = None
         self.body: list[bytes] = []
         self.size = 0
-        self.chunked = False
+        self.chunked = False  # the body streams (chunked, or plain for HTTP/1.0)
+        self.plain = False  # streamed as it is to an HTTP/1.0 client; the close ends it
         self.raw = False
         self.req: RequestHead | None = None
         self.sent = 0  # body bytes written, for the access log
@@ -631,18 +633,21 @@ class DemuxHTTP(Filter):
             if slot.chunked:
                 if data and not slot.head_only:
                     slot.sent += len(data)
-                    self._emit(slot, b"%x\r\n%s\r\n" % (len(data), data))
+                    self._emit(slot, data if slot.plain else b"%x\r\n%s\r\n" % (len(data), data))
                 return
             slot.body.append(data)
             slot.size += len(data)
             if slot.size > STREAM_AFTER:
                 slot.chunked = True
+                if slot.req is not None and slot.req.version == "1.0":
+                    slot.plain = True  # no chunked coding for HTTP/1.0: the close ends the body
+                    slot.keep_alive = False
                 self._emit(slot, self._head_bytes(slot, None))
                 body, slot.body = slot.body, []
                 if not slot.head_only:
                     joined = b"".join(body)
                     slot.sent += len(joined)
-                    self._emit(slot, b"%x\r\n%s\r\n" % (len(joined), joined))
+                    self._emit(slot, joined if slot.plain else b"%x\r\n%s\r\n" % (len(joined), joined))
         elif t is MessageStart:
             head = evt.head  # type: ignore[attr-defined]
             if isinstance(head, FileStream):
@@ -691,7 +696,7 @@ class DemuxHTTP(Filter):
             elif slot.raw:
                 pass
             elif slot.chunked:
-                if not slot.head_only:
+                if not slot.head_only and not slot.plain:
                     self._emit(slot, LAST_CHUNK)
                 self._account_slot(slot, slot.head.status)
             else:
@@ -803,7 +808,8 @@ class DemuxHTTP(Filter):
                     parts.append(b"content-length: " + v + b"\r\n")
                     break
         elif length is None:
-            parts.append(b"transfer-encoding: chunked\r\n")
+            if not slot.plain:
+                parts.append(b"transfer-encoding: chunked\r\n")
         else:
             parts.append(b"content-length: %d\r\n" % length)
         if not slot.keep_alive:

@@ -327,3 +327,37 @@ def test_mux_http_sends_requests_as_made_over_a_kept_alive_connection(pipework, 
         assert first.endswith(b"\r\n\r\n7\r\npayload\r\n0\r\n\r\n")
     finally:
         backend.close()
+
+
+def test_http10_client_gets_a_streamed_body_without_chunked_coding(
+    pipework, route: str, tmp_path: Path
+) -> None:
+    """An HTTP/1.0 client cannot read chunked coding: a body of unknown length (the upstream
+    sent it chunked) streams to it as it is, and the close ends it."""
+    body = os.urandom(100_000)
+
+    async def chunked(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await r.readuntil(b"\r\n\r\n")
+        w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(0, len(body), 30_000):
+            piece = body[i : i + 30_000]
+            w.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await w.drain()
+        w.write(b"0\r\n\r\n")
+        await w.drain()
+
+    backend = TcpServer(chunked)
+    try:
+        _, port = start_proxy(pipework, tmp_path, backend.address, route=route)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /big HTTP/1.0\r\nHost: x\r\n\r\n")
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+        head, _, rest = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"transfer-encoding" not in head.lower()
+        assert b"connection: close" in head.lower()
+        assert rest == body
+    finally:
+        backend.close()
