@@ -16,6 +16,7 @@ import uvloop
 
 BODY = b""
 HEAD = b""
+DATE = b""  # the Date line, made once a second as any real server does, not per request
 
 
 class Server(asyncio.Protocol):
@@ -27,8 +28,13 @@ class Server(asyncio.Protocol):
         self.p.feed_data(data)
 
     def on_message_complete(self) -> None:
-        date = formatdate(usegmt=True).encode()
-        self.t.write(HEAD + b"date: " + date + b"\r\n\r\n" + BODY)
+        self.t.write(HEAD + DATE + BODY)
+
+
+def tick(loop: asyncio.AbstractEventLoop) -> None:
+    global DATE
+    DATE = b"date: " + formatdate(usegmt=True).encode() + b"\r\n\r\n"
+    loop.call_later(1.0, tick, loop)
 
 
 def main() -> None:
@@ -37,6 +43,7 @@ def main() -> None:
         BODY = f.read()
     HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: %d\r\n" % len(BODY)
     loop = uvloop.new_event_loop()
+    tick(loop)
     loop.run_until_complete(loop.create_server(Server, "127.0.0.1", int(sys.argv[1])))
     loop.run_forever()
 
