@@ -111,6 +111,7 @@ class RequestDecoder:
 
     __slots__ = (
         "_body",
+        "_conn_field",
         "_header_bytes",
         "_hosts",
         "_in_message",
@@ -161,6 +162,7 @@ class RequestDecoder:
         self._raw: RawHeaders = []
         self._header_bytes = 0
         self._hosts = 0
+        self._conn_field = False  # the request has a Connection or Proxy-Connection field
         self._body = 0
         self._in_message = False
         self._trailers: RawHeaders | None = None
@@ -244,13 +246,23 @@ class RequestDecoder:
             self.expect_continue = True
         elif n == 4 and name.lower() == b"host":
             self._hosts += 1
+        elif (n == 10 and name.lower() == b"connection") or (n == 16 and name.lower() == b"proxy-connection"):
+            self._conn_field = True
 
     def on_headers_complete(self) -> None:
         self._progress = True
         p = self._parser
         m = p.get_method()
         url = self._url or b""
-        version = p.get_http_version()
+        keep_alive = p.should_keep_alive()
+        if keep_alive and not self._conn_field:
+            # llhttp takes HTTP/0.9, 1.0, 1.1 and 2.0 only, and keeps a connection alive without
+            # a Connection (or Proxy-Connection) field for 1.1 alone: so the version is known
+            # without get_http_version(), which costs more than the rest of this method
+            version = "1.1"
+        else:
+            version = p.get_http_version()
+            self._conn_field = False
         hosts, self._hosts = self._hosts, 0
         if version != "1.1" and version != "1.0":
             raise RemoteProtocolError(f"HTTP/{version} is not served here: use HTTP/1.1", 505)
@@ -264,7 +276,7 @@ class RequestDecoder:
             version,
             self._raw,
             # after CONNECT or an Upgrade the connection never carries another request
-            p.should_keep_alive() and not upgrading,
+            keep_alive and not upgrading,
         )
         self._url = None
         self._raw = []

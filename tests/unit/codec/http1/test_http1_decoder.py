@@ -371,3 +371,24 @@ def test_errors_are_one_family() -> None:
         d.receive_data(b"GET / HTTP/1.1\r\nHost a\r\n\r\n")
     assert isinstance(info.value, RemoteProtocolError)
     assert info.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("wire", "version", "keep_alive"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "1.1", True),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "1.1", False),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n", "1.1", True),
+        (b"GET / HTTP/1.0\r\n\r\n", "1.0", False),
+        (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "1.0", True),
+        (b"GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n", "1.0", True),
+        (b"GET / HTTP/1.0\r\nCONNECTION: Keep-Alive\r\n\r\n", "1.0", True),
+    ],
+)
+def test_version_and_keep_alive(wire: bytes, version: str, keep_alive: bool) -> None:
+    """The version is read without asking llhttp when only HTTP/1.1 can be the answer; every
+    keep-alive combination still comes out right, twice on one connection."""
+    d = RequestDecoder()
+    d.receive_data(wire + wire if keep_alive else wire)
+    heads = [e for e in d.events if isinstance(e, RequestHead)]
+    assert [(h.version, h.keep_alive) for h in heads] == [(version, keep_alive)] * len(heads)
