@@ -23,17 +23,17 @@ FORMATS = ("combined", "json")
 
 #: responses written, by status: the three digits as bytes (cheap to take from an encoded head)
 #: or the number, whichever the writer has at hand
-_COUNTS: Counter[bytes | int] = Counter()
+COUNTS: Counter[bytes | int] = Counter()
 
 
 def count(status: bytes | int) -> None:
-    _COUNTS[status] += 1
+    COUNTS[status] += 1
 
 
 def status_counts() -> dict[int, int]:
     """Responses written by this process since it started, by status."""
     out: Counter[int] = Counter()
-    for k, v in _COUNTS.items():
+    for k, v in COUNTS.items():
         if isinstance(k, int) or k.isdigit():
             out[int(k)] += v
     return dict(sorted(out.items()))

@@ -56,6 +56,7 @@ from ..core.pipeline import Layout, Pipeline
 from ..net import spawn
 from ..net.loop import running_loop
 from . import access_log as accesslog
+from .access_log import COUNTS
 
 #: a response body up to this size is gathered and sent with a Content-Length; past it, chunked
 STREAM_AFTER = 64 * 1024
@@ -371,21 +372,22 @@ class DemuxHTTP(Filter):
                 self._end()
 
     def on_request(self, head: RequestHead) -> None:
-        if self.closing:
-            return
-        if self.fwd is not None and not self.dec.upgrading:
-            self._forward(head)
-            return
-        if self.fast is not None:
+        fast = self.fast
+        if fast is not None and not self.closing:
             self.req = head
             if self.log is not None:
                 self.t0 = time.monotonic()
-            if self.fast.needs_body:
+            if fast.needs_body:
                 self.body = []
             if self.queue:  # behind a response still being made: keep the order
                 self._queue(_Slot(head.method == "HEAD", head.keep_alive))
             elif self.dec.expect_continue:
                 self._out(Data(_CONTINUE))
+            return
+        if self.closing:
+            return
+        if self.fwd is not None and not self.dec.upgrading:
+            self._forward(head)
             return
         slot = self._open_slot(head)
         layout: Layout = self.cfg.layout
@@ -439,12 +441,19 @@ class DemuxHTTP(Filter):
             return
         fast = self.fast
         if fast is not None:
-            head, self.req = self.req, None
+            head = self.req
             assert head is not None
+            self.req = None
             keep = head.keep_alive
-            body = b"".join(self.body) if self.body else b""
-            self.body = None
-            slot, self.current = self.current, None
+            body: Any = self.body
+            if body is None:
+                body = b""
+            else:
+                body = b"".join(body)
+                self.body = None
+            slot = self.current
+            if slot is not None:
+                self.current = None
             if not keep:
                 self.closing = True
             if self.deferred or self.pumping is not None or self.pipeline.context.output_paused:
@@ -460,7 +469,10 @@ class DemuxHTTP(Filter):
             except Exception as exc:  # the handler failed: 500 for this request only
                 data = internal_error(exc, head, keep)
             if slot is None and type(data) is bytes:  # nothing before it: straight out
-                self._account(head, data, self.t0)
+                if self.log is None:
+                    COUNTS[data[9:12]] += 1
+                else:
+                    self._account(head, data, self.t0)
                 self._out(Data(data))
                 if not keep:
                     self._end()
