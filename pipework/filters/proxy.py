@@ -52,7 +52,7 @@ _REQUEST_DROP = HOP_BY_HOP | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forw
 VIA = (b"via", b"1.1 pipework")
 _VIA_LINE = b"via: 1.1 pipework\r\n"
 #: idle connections kept per target; more are closed when returned
-DEFAULT_MAX_IDLE = 64
+DEFAULT_MAX_IDLE = 1024
 
 
 class _Upstream:
