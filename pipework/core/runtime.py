@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..net import spawn
-from ..net.tcp import TcpListener, join_address
+from ..net.tcp import LINGERING_TIME, LINGERING_TIMEOUT, TcpListener, join_address
 from ..net.udp import UdpListener
 from .context import Context
 from .events import Event, StreamEnd
@@ -147,6 +147,8 @@ class Worker:
             idle_timeout=o.get("idle_timeout", 0.0),
             read_timeout=o.get("read_timeout", 0.0),
             reuse_port=self.reuse_port,
+            lingering_timeout=o.get("lingering_timeout", LINGERING_TIMEOUT),
+            lingering_time=o.get("lingering_time", LINGERING_TIME),
         )
 
     async def apply(self, prog: Program) -> None:
@@ -184,6 +186,8 @@ class Worker:
                 kept.idle_timeout = o.get("idle_timeout", 60.0 if spec.protocol == "udp" else 0.0)
                 if isinstance(kept, TcpListener):
                     kept.read_timeout = o.get("read_timeout", 0.0)
+                    kept.lingering_timeout = o.get("lingering_timeout", LINGERING_TIMEOUT)
+                    kept.lingering_time = o.get("lingering_time", LINGERING_TIME)
         for t in self.tasks:
             t.stop()
         self.tasks = [_TaskRun(spec) for spec in prog.tasks]
@@ -260,7 +264,7 @@ class Worker:
             t.stop()
         for s in tuple(self.sessions):
             try:
-                s.context.drain()
+                s.drain()
             except Exception as exc:
                 log.error("%s: error while draining: %s", s.context, exc, exc_info=exc)
         if self.sessions:

@@ -74,6 +74,8 @@ LISTEN_OPTIONS = {
     "max_connections": int,
     "idle_timeout": float,
     "read_timeout": float,
+    "lingering_timeout": float,
+    "lingering_time": float,
 }
 
 
@@ -90,7 +92,10 @@ def listen(address: int | str, layout: LayoutLike, *, protocol: str = "tcp", **o
 
     Each connection gets a new pipeline of ``layout``. ``protocol`` is ``"tcp"`` or ``"udp"``
     (a UDP "connection" is the datagrams of one remote address). Options: ``backlog``,
-    ``max_connections`` (0: no limit), ``idle_timeout`` and ``read_timeout`` in seconds.
+    ``max_connections`` (0: no limit), ``idle_timeout`` and ``read_timeout`` in seconds; for TCP,
+    ``lingering_timeout`` (5) and ``lingering_time`` (30), in seconds, bound how long a connection
+    whose pipeline has ended, while the peer may still be sending, waits for the peer's EOF: the
+    longest silence, and the longest wait in all (0: close at once, at the risk of a reset).
     """
     prog = _current("listen")
     if protocol not in PROTOCOLS:

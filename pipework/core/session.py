@@ -6,6 +6,14 @@ into ``Data`` events and the peer's EOF into ``StreamEnd``, and writes the pipel
 back: ``Data`` is written, ``StreamEnd`` closes the connection once the buffer is flushed, and
 message events, which only a codec can put on the wire, are ignored here.
 
+A TCP peer may still be sending when the pipeline ends its output cleanly (an HTTP server that
+answers 413 before the body has come). Closing then would make the kernel reset the connection,
+and the peer could lose the answer; so the connection closes *lingering* (see
+:meth:`pipework.net.tcp._Inbound.close_lingering`): it shuts its writing side down and drops
+what the peer still sends until the peer's EOF or the listener's ``lingering_timeout`` /
+``lingering_time``. The pipeline sees none of those bytes. An output that ends with an error, a
+peer that has sent its EOF, and a process that drains get a plain close.
+
 Any exception raised by a filter is caught here (or reported through ``ctx.fail``), logged once
 with the connection it belongs to, and closes that connection only.
 """
@@ -85,6 +93,14 @@ class InboundSession:
     def on_write_paused(self, paused: bool) -> None:
         self.context.set_output_paused(paused)
 
+    # -- from the owner -------------------------------------------------------------------------
+    def drain(self) -> None:
+        """The process is shutting down: let the pipeline end at a clean point, and close at
+        once (after the flush) if its output has ended, rather than linger."""
+        self.context.drain()
+        if self.output_ended:
+            self.conn.close()
+
     # -- from the pipeline ----------------------------------------------------------------------
     def _on_output(self, evt: Event) -> None:
         t = type(evt)
@@ -92,7 +108,10 @@ class InboundSession:
             self.conn.write(evt.data)  # type: ignore[attr-defined]
         elif t is StreamEnd and not self.output_ended:
             self.output_ended = True
-            self.conn.close()
+            if self.input_ended or evt.error or self.context.inbound.protocol != "tcp":  # type: ignore[attr-defined]
+                self.conn.close()
+            else:
+                self.conn.close_lingering()
 
     def _fail(self, exc: BaseException) -> None:
         log.error("%s: %s: %s", self.context, type(exc).__name__, exc, exc_info=exc)
