@@ -63,7 +63,7 @@ class _Upstream:
     def __init__(self, pool: _Pool, key: tuple[str, int], connect_timeout: float) -> None:
         self.pool = pool
         self.key = key
-        self.dec = ResponseDecoder()
+        self.dec = ResponseDecoder(one_at_a_time=True)
         self.exchange: Exchange | None = None
         self.idle_since = 0.0
         self.used = 0

@@ -159,13 +159,13 @@ class ResponseHead:
 
     A head parsed by :class:`~.client.ResponseDecoder` also carries what a proxy forwards:
     ``forward``, its field lines (``b"name: value"``) without the hop-by-hop ones and without
-    ``Content-Length``, whose value is ``length``, and ``has_date``; its ``raw_headers`` are split
-    from its lines on first use.
+    ``Content-Length``, whose value is ``length``, and ``has_date``. Its ``raw_headers`` are made on
+    first use: the forwarded fields in their order, then the connection's own ones.
     """
 
     __slots__ = (
         "_headers",
-        "_lines",
+        "_own",
         "_raw",
         "forward",
         "has_date",
@@ -188,7 +188,7 @@ class ResponseHead:
         self.reason = reason
         self.version = version
         self._raw: RawHeaders | None = raw_headers if raw_headers is not None else []
-        self._lines: list[bytes] | None = None
+        self._own: RawHeaders = []
         self.keep_alive = keep_alive
         self._headers: Headers | None = None
         self.forward: list[bytes] | None = None
@@ -201,19 +201,20 @@ class ResponseHead:
         status: int,
         reason: str,
         version: str,
-        lines: list[bytes],
         keep_alive: bool,
         forward: list[bytes],
+        own: RawHeaders,
         length: bytes | None,
         has_date: bool,
     ) -> ResponseHead:
-        """A head from a parser: ``lines`` are its checked ``name: value`` lines, split when asked."""
+        """A head from a parser: ``forward`` are checked ``name: value`` lines, ``own`` the fields
+        left out of them; ``raw_headers`` are made from both when asked."""
         h = cls.__new__(cls)
         h.status = status
         h.reason = reason
         h.version = version
         h._raw = None
-        h._lines = lines
+        h._own = own
         h.keep_alive = keep_alive
         h._headers = None
         h.forward = forward
@@ -225,9 +226,9 @@ class ResponseHead:
     def raw_headers(self) -> RawHeaders:
         raw = self._raw
         if raw is None:
-            raw = self._raw = [
-                (n, v.strip(b" \t")) for n, _, v in (line.partition(b":") for line in self._lines or ())
-            ]
+            raw = [(n, v.strip(b" \t")) for n, _, v in (line.partition(b":") for line in self.forward or ())]
+            raw += self._own
+            self._raw = raw
         return raw
 
     @raw_headers.setter

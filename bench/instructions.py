@@ -1,0 +1,166 @@
+"""Instructions per request on pipework's HTTP hot paths, counted by valgrind: a figure that does
+not move with the machine's load, for A/B work on a shared, noisy machine.
+
+Theory of operation: the CPU time of a server under wrk varies by +-25% here from run to run, too
+much to see a change of a few percent. Counting instructions does not: this runs each scenario
+in one process under ``valgrind --tool=callgrind`` twice, with a small and a large number of
+requests, and divides the difference in instructions executed by the difference in requests, so
+start-up and import costs cancel out. The scenarios drive the real engine (an inbound session,
+its pipeline, the codecs, the filters) with no sockets: requests go in through the session's
+``on_data`` as a connection would deliver them, and answers are written to a stand-in connection.
+
+- ``static``: ``demux_http().to(serve_files(dir))``, a GET of a cached 1 KiB file.
+- ``proxy``: ``demux_http().to(proxy(url))``, a GET answered by a pooled upstream connection
+  (a stand-in) with the head nginx sends and a 1 KiB body.
+
+System calls are not part of the count (there are none); the kernel's share of a request is what
+bench/http_static.py and bench/http_proxy.py measure. Usage:
+``bench/instructions.py [static|proxy ...] [--requests N]`` (needs ``apt-get install valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUEST = b"GET /f.bin HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\n\r\n"
+BODY = b"x" * 1024
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 04:03:15 GMT\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Length: 1024\r\n"
+    b"Last-Modified: Thu, 26 Nov 2026 03:58:10 GMT\r\nConnection: keep-alive\r\n"
+    b'ETag: "6b07ae52-400"\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
+)
+SCENARIOS = ("static", "proxy")
+
+
+class FakeConn:
+    """Stands in for a connection: counts writes, keeps the last one."""
+
+    peer = ("127.0.0.1", 5555)
+    local = ("127.0.0.1", 8080)
+    closed = False
+    reading_paused = False
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.last = b""
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.last = data
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def close_lingering(self) -> None:
+        pass
+
+    def abort(self, error: str | None = None) -> None:
+        pass
+
+
+async def drive(scenario: str, n: int, www: str) -> None:
+    """Send n requests through the scenario's pipeline, in this process."""
+    sys.path.insert(0, str(ROOT))
+    import pipework as pw
+    from pipework.codec.http1 import ResponseDecoder
+    from pipework.core.script import run_declarations
+    from pipework.core.session import InboundSession
+    from pipework.filters.proxy import _Upstream
+
+    if scenario == "static":
+        inner = lambda p: p.serve_files(www)  # noqa: E731
+    else:
+        inner = lambda p: p.proxy("http://127.0.0.1:9")  # noqa: E731
+    prog = run_declarations(
+        "bench", lambda: pw.listen("127.0.0.1:0", pw.pipeline(lambda p: p.demux_http().to(inner)))
+    )
+    layout = prog.listens[0].layout
+    up = None
+    if scenario == "proxy":  # one kept-alive upstream connection, already in the pool
+        cfg = layout.templates[0].cfg.layout.templates[0].cfg
+        up = _Upstream.__new__(_Upstream)
+        up.pool, up.key, up.exchange, up.idle_since, up.used = cfg.pool, cfg.key, None, 0.0, 1
+        up.dec = ResponseDecoder(one_at_a_time=True)
+        up.conn = FakeConn()  # type: ignore[assignment]
+        cfg.pool.idle[cfg.key] = deque([up])
+    client = FakeConn()
+    session = InboundSession(layout, client)
+    feed = session.on_data
+    for _ in range(n):
+        feed(REQUEST)
+        if up is not None:
+            up.on_data(RESPONSE)
+    if client.writes != n:
+        raise SystemExit(f"{scenario}: {client.writes} answers to {n} requests; last: {client.last[:200]!r}")
+
+
+def count(scenario: str, n: int) -> int:
+    """Instructions executed by one run of n requests under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        # a fixed hash seed: dict layouts, and so the counts, are the same from run to run
+        argv = [
+            "env",
+            "PYTHONHASHSEED=0",
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--child",
+            scenario,
+            str(n),
+        ]
+        r = subprocess.run(argv, capture_output=True, text=True, check=False)
+        m = re.search(r"Collected : (\d+)", r.stderr)
+        if r.returncode != 0 or m is None:
+            raise SystemExit(f"{scenario}: valgrind failed:\n{r.stderr[-2000:]}")
+        return int(m.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help=f"of {', '.join(SCENARIOS)} (default: all)"
+    )
+    ap.add_argument("--requests", type=int, default=5000, help="requests in the larger run (default 5000)")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        import uvloop
+
+        with tempfile.TemporaryDirectory() as www:
+            Path(www, "f.bin").write_bytes(os.urandom(1024))
+            uvloop.run(drive(args.child[0], int(args.child[1]), www))
+        return 0
+    if not shutil.which("valgrind"):
+        print("bench: valgrind is missing: apt-get install valgrind", file=sys.stderr)
+        return 2
+    for scenario in args.scenarios or SCENARIOS:
+        if scenario not in SCENARIOS:
+            print(f"bench: no scenario {scenario!r}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
+            return 2
+        small, large = 200, 200 + args.requests
+        per = (count(scenario, large) - count(scenario, small)) / args.requests
+        print(f"{scenario:<8} {per:,.0f} instructions per request")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
