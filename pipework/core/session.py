@@ -39,7 +39,7 @@ def _log_late_failure(exc: BaseException) -> None:
 class InboundSession:
     """The handler of one inbound connection; see the module docstring."""
 
-    __slots__ = ("_input", "conn", "context", "input_ended", "on_done", "output_ended", "pipeline")
+    __slots__ = ("_bytes", "_input", "conn", "context", "input_ended", "on_done", "output_ended", "pipeline")
 
     def __init__(
         self,
@@ -58,6 +58,11 @@ class InboundSession:
         self.output_ended = False
         self.pipeline = layout.spawn(ctx, self._on_output)
         self._input = self.pipeline.input
+        # a first filter that takes bytes as they are (demux_http) gets them without a Data event
+        filters = self.pipeline.filters
+        self._bytes: Callable[[bytes], None] | None = (
+            getattr(filters[0], "on_bytes", None) if filters else None
+        )
         try:
             self.pipeline.start()
         except Exception as exc:
@@ -66,7 +71,11 @@ class InboundSession:
     # -- from the connection ------------------------------------------------------------------
     def on_data(self, data: bytes) -> None:
         try:
-            self._input(Data(data))
+            take = self._bytes
+            if take is not None:
+                take(data)
+            else:
+                self._input(Data(data))
         except Exception as exc:
             self._fail(exc)
 
@@ -102,6 +111,10 @@ class InboundSession:
             self.conn.close()
 
     # -- from the pipeline ----------------------------------------------------------------------
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes for the connection from the root pipeline's last filter, without a Data event."""
+        self.conn.write(data)
+
     def _on_output(self, evt: Event) -> None:
         t = type(evt)
         if t is Data:

@@ -53,6 +53,7 @@ from ..core.builder import LayoutLike, as_layout
 from ..core.callback import Callback
 from ..core.flow import Hold
 from ..core.pipeline import Layout, Pipeline
+from ..core.session import InboundSession
 from ..net import spawn
 from ..net.loop import running_loop
 from . import access_log as accesslog
@@ -234,6 +235,7 @@ class DemuxHTTP(Filter):
     __slots__ = (
         "_hold",
         "_out_hold",
+        "_send",
         "body",
         "closing",
         "current",
@@ -268,6 +270,8 @@ class DemuxHTTP(Filter):
         self.closing = False  # no more requests will be read
         self.ended = False  # StreamEnd sent
         self._hold = False
+        #: bytes out: a Data event, or straight to the connection when it is next (see ``start``)
+        self._send: Callable[[bytes], None] = self._send_event
         CLOCK.ensure()
 
     needs_start = True
@@ -276,6 +280,12 @@ class DemuxHTTP(Filter):
         ctx = self.pipeline.context
         ctx.watch_drain(self._drain)
         ctx.watch_output(self._on_output_paused)
+        out = self._out
+        if getattr(out, "__func__", None) is InboundSession._on_output:  # straight to the connection
+            self._send = out.__self__.write_bytes  # type: ignore[attr-defined]
+
+    def _send_event(self, data: bytes) -> None:
+        self._out(Data(data))
 
     def _on_output_paused(self, paused: bool) -> None:
         """The client stopped reading (or started again): stop (or go on) reading its requests,
@@ -343,6 +353,16 @@ class DemuxHTTP(Filter):
             self._end()
 
     # -- requests in ------------------------------------------------------------------------------
+    def on_bytes(self, data: bytes) -> None:
+        """The connection's bytes, from the session when this is the first filter."""
+        if self.tunnel is not None:
+            self.process(Data(data))
+        elif not self.closing:
+            try:
+                self.dec.receive_data(data)
+            except RemoteProtocolError as exc:
+                self._refuse(exc)
+
     def process(self, evt: Event) -> None:
         tunnel = self.tunnel
         if tunnel is not None:  # the connection left HTTP: its bytes belong to the upgraded request
@@ -382,7 +402,7 @@ class DemuxHTTP(Filter):
             if self.queue:  # behind a response still being made: keep the order
                 self._queue(_Slot(head.method == "HEAD", head.keep_alive))
             elif self.dec.expect_continue:
-                self._out(Data(_CONTINUE))
+                self._send(_CONTINUE)
             return
         if self.closing:
             return
@@ -416,7 +436,7 @@ class DemuxHTTP(Filter):
             slot.t0 = time.monotonic()
         self._queue(slot)
         if self.dec.expect_continue and len(self.queue) == 1:
-            self._out(Data(_CONTINUE))
+            self._send(_CONTINUE)
         return slot
 
     def _queue(self, slot: _Slot) -> None:
@@ -473,7 +493,7 @@ class DemuxHTTP(Filter):
                     COUNTS[data[9:12]] += 1
                 else:
                     self._account(head, data, self.t0)
-                self._out(Data(data))
+                self._send(data)
                 if not keep:
                     self._end()
                 return
@@ -554,7 +574,7 @@ class DemuxHTTP(Filter):
             fs.offset += len(chunk)
             fs.length -= len(chunk)
             slot.sent += len(chunk)
-            self._out(Data(chunk))
+            self._send(chunk)
         self._pump_done(slot)
 
     def _pump_done(self, slot: _Slot) -> None:
@@ -598,7 +618,7 @@ class DemuxHTTP(Filter):
     def _emit(self, slot: _Slot, data: bytes) -> None:
         q = self.queue
         if q and q[0] is slot:
-            self._out(Data(data))
+            self._send(data)
         else:
             slot.out.append(data)
 
@@ -618,7 +638,7 @@ class DemuxHTTP(Filter):
                 if nxt.out:
                     out, nxt.out = nxt.out, []
                     for b in out:
-                        self._out(Data(b))
+                        self._send(b)
                 ex = nxt.exchange
                 if ex is not None and ex.paused and not self.pipeline.context.output_paused:
                     ex.output_paused(False)
@@ -775,7 +795,7 @@ class DemuxHTTP(Filter):
         slot.body = []
         q = self.queue
         if q and q[0] is slot:
-            self._out(Data(data))
+            self._send(data)
             return
         slot.out.append(data)  # behind another response: kept, and the upstream paused past a limit
         slot.size += len(data)
