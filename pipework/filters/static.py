@@ -301,7 +301,10 @@ class _StaticCfg:
         q = target.find("?")
         # CLOCK.mono ticks once a second; a shorter revalidate interval needs the real clock
         now = CLOCK.mono if self.revalidate >= 1.0 else time.monotonic()
-        entry = self.lookup(target if q < 0 else target[:q], now)
+        path = target if q < 0 else target[:q]
+        cached = self.cache.get(path)  # a fresh hit costs no call; lookup() does the rest
+        fresh = cached is not None and now - cached.checked < self.revalidate
+        entry = cached if fresh else self.lookup(path, now)
         if entry is None:
             return encode_response(
                 Response(b"Not Found\n", 404, content_type="text/plain"), date, keep_alive, head_only
