@@ -339,7 +339,6 @@ class _Llhttp:
         "conn",
         "date",
         "dec",
-        "final",
         "forward",
         "in_body",
         "length",
@@ -357,6 +356,7 @@ class _Llhttp:
         self.dec = dec
         self.max_bytes = max_bytes
         self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -367,11 +367,9 @@ class _Llhttp:
         self.te: bytes | None = None
         self.conn: bytes | None = None
         self.date = False
-        self.in_body = False
-        self.final = False
+        self.in_body = False  # the head of a final response is over
         self.reason = b""
         self.size = 0
-        self.status = 0
 
     def feed(self, data: bytes) -> None:
         try:
@@ -469,16 +467,15 @@ class _Llhttp:
         self.dec.events.append(head)
         self.status = status
         if status >= 200:
-            self.final = True
             self.in_body = True
-            if not keep or self._until_close(status):
+            if not keep or (length is None and self._until_close(status)):
                 self.dec.keep_alive = False
 
     def on_body(self, body: bytes) -> None:
         self.dec.events.append(body)
 
     def on_message_complete(self) -> None:
-        if self.final:
+        if self.in_body:
             self._complete()
             return
         if self.status == 101:  # the rest is not HTTP
