@@ -226,7 +226,8 @@ class RequestDecoder:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._progress = True
-        size = self._header_bytes = self._header_bytes + len(name) + len(value) + 4
+        n = len(name)
+        size = self._header_bytes = self._header_bytes + n + len(value) + 4
         if size > self.max_header_bytes:
             raise RemoteProtocolError(f"header fields over {self.max_header_bytes} bytes", 431)
         if self._url is None:  # a trailer field: the head is done
@@ -234,11 +235,8 @@ class RequestDecoder:
                 self._trailers = []
             self._trailers.append((name, value))
             return
-        raw = self._raw
-        raw.append((name, value))
-        if len(raw) > self.max_headers:
-            raise RemoteProtocolError(f"over {self.max_headers} header fields", 431)
-        n = len(name)
+        # (the count of fields is checked once the head is over: max_header_bytes bounds them meanwhile)
+        self._raw.append((name, value))
         if n == 14:
             if name.lower() == b"content-length" and value.strip().isdigit() and int(value) > self.max_body:
                 raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
@@ -264,6 +262,9 @@ class RequestDecoder:
             version = p.get_http_version()
             self._conn_field = False
         hosts, self._hosts = self._hosts, 0
+        if len(self._raw) > self.max_headers:
+            self._raw = []
+            raise RemoteProtocolError(f"over {self.max_headers} header fields", 431)
         if version != "1.1" and version != "1.0":
             raise RemoteProtocolError(f"HTTP/{version} is not served here: use HTTP/1.1", 505)
         if version == "1.1" and hosts != 1:
