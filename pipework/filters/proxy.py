@@ -27,7 +27,6 @@ from time import monotonic
 from typing import Any
 
 from ..codec.http1 import (
-    CONNECTION_OPTIONS,
     END,
     HOP_BY_HOP,
     LocalProtocolError,
@@ -35,6 +34,7 @@ from ..codec.http1 import (
     RequestHead,
     ResponseDecoder,
     ResponseHead,
+    drop_named,
     forward_fields,
     request_line,
 )
@@ -281,10 +281,8 @@ def request_head(
             length = True
         append(k + b": " + v + b"\r\n")
     if conn is not None and conn != b"keep-alive" and conn != b"close":
-        named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
-        if named:  # RFC 9110 7.6.1: the fields Connection names are hop-by-hop too
-            lines = [line] + [x for x in lines[1:] if x.partition(b":")[0].lower() not in named]
-            append = lines.append
+        lines = [line, *drop_named(conn, lines[1:])]
+        append = lines.append
     if peer is not None:
         p = peer.encode()
         append(b"x-forwarded-for: " + (xff + b", " + p if xff else p) + b"\r\n")

@@ -6,7 +6,7 @@ field lists and parsed on demand (:mod:`.head`), and responses are written by
 carrying the status to answer with.
 """
 
-from .client import CONNECTION_OPTIONS, HOP_BY_HOP, ResponseDecoder, encode_request_head, forward_fields
+from .client import CONNECTION_OPTIONS, HOP_BY_HOP, ResponseDecoder, drop_named, forward_fields
 from .encode import (
     LAST_CHUNK,
     DateCache,
@@ -58,7 +58,7 @@ __all__ = [
     "Upgrade",
     "as_response",
     "chunk",
-    "encode_request_head",
+    "drop_named",
     "encode_response",
     "format_http_date",
     "forward_fields",

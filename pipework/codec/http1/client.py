@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import httptools
 
-from .encode import header_block
 from .errors import LocalProtocolError, RemoteProtocolError
-from .head import RawHeaders, RequestHead, ResponseHead
+from .head import RawHeaders, ResponseHead
 from .server import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, END, EndOfMessage
 
 Event = ResponseHead | bytes | EndOfMessage
@@ -244,7 +243,7 @@ class ResponseDecoder:
             conn is not None and b"close" in conn
         )
         if conn is not None and conn != b"keep-alive" and conn != b"close":
-            forward = _drop_named(conn, forward, own)
+            forward = drop_named(conn, forward, own)
         # RFC 9112 6.3: with Transfer-Encoding, a Content-Length means nothing
         head = ResponseHead.parsed(
             status, reason, version, keep, forward, own, cl if te is None else None, date
@@ -459,7 +458,7 @@ class _Llhttp:
                 conn is not None and b"close" in conn
             )
             if conn is not None and conn != b"keep-alive" and conn != b"close":
-                forward = _drop_named(conn, forward, self.own)
+                forward = drop_named(conn, forward, self.own)
         length = self.length if self.te is None else None
         head = ResponseHead.parsed(
             status, self.reason.decode("latin-1"), version, keep, forward, self.own, length, self.date
@@ -492,18 +491,19 @@ class _Llhttp:
         dec.events.append(EndOfMessage(trailers) if trailers else END)
 
 
-def _drop_named(conn: bytes, forward: list[bytes], own: RawHeaders) -> list[bytes]:
-    """``forward`` without the fields ``Connection`` names (RFC 9110 7.6.1), which join ``own``."""
+def drop_named(conn: bytes, lines: list[bytes], dropped: RawHeaders | None = None) -> list[bytes]:
+    """Field ``lines`` (``b"name: value"``) without those the ``Connection`` value ``conn`` names
+    (RFC 9110 7.6.1: they are hop-by-hop too); the dropped ones join ``dropped`` if given."""
     named = {t.strip() for t in conn.split(b",")} - CONNECTION_OPTIONS
     if not named:
-        return forward
+        return lines
     kept = []
-    for line in forward:
+    for line in lines:
         name, _, value = line.partition(b":")
-        if name.lower() in named:
-            own.append((name, value.strip(b" \t")))
-        else:
+        if name.lower() not in named:
             kept.append(line)
+        elif dropped is not None:
+            dropped.append((name, value.strip(b" \t\r\n")))
     return kept
 
 
@@ -515,10 +515,3 @@ def forward_fields(raw: RawHeaders) -> RawHeaders:
         if k.lower() == b"connection":
             named.update(t.strip().lower() for t in v.split(b","))
     return [(k, v) for k, v in raw if (n := k.lower()) not in HOP_BY_HOP and n not in named]
-
-
-def encode_request_head(head: RequestHead, fields: RawHeaders, chunked: bool) -> bytes:
-    """A request line and ``fields`` (plus ``Transfer-Encoding: chunked`` when asked)."""
-    if chunked:
-        fields = [*fields, (b"transfer-encoding", b"chunked")]
-    return f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1") + header_block(fields) + b"\r\n"
