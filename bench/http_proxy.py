@@ -17,11 +17,7 @@ Usage: bench/http_proxy.py [--quick] [--duration S] [--only pipework,nginx] [--m
 
 from __future__ import annotations
 
-import argparse
 import http.client
-import os
-import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -29,8 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import http_bench
 import run
-from run import BenchError, Load, Sample, Table, fmt, markdown_table, text_table
+from run import BenchError, Load, Options, Results, Sample
 
 CONCURRENCY = (50, 200)  # wrk -c of the tests
 # The issue's targets for the reverse proxy against nginx in the same run.
@@ -145,18 +142,6 @@ PEERS = ("nginx", "haproxy", "bare")  # what pipework is compared with in the ra
 # --- the run ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Options:
-    """The run's settings, from the command line."""
-
-    duration: int
-    servers: list[str]
-    tests: list[str]
-    server_cpu: int
-    load_cpu: int
-
-
-Results = dict[str, dict[str, Sample | str]]  # test -> server -> sample, or why it failed
 
 
 def get(port: int) -> tuple[int, bytes]:
@@ -205,15 +190,6 @@ def measure(test: Test, server: str, backend: int, body: bytes, opts: Options, w
     return Sample(load, cpu1 - cpu0, t1 - t0)
 
 
-def progress(test: str, server: str, outcome: Sample | str) -> None:
-    """One line on stderr per load run, so a long run shows it is alive."""
-    if isinstance(outcome, str):
-        line = f"FAILED: {outcome}"
-    else:
-        line = f"{outcome.load.rate:,.0f} req/s, {outcome.cpu_percent:.0f}% CPU"
-    print(f"  {test:<8} {server:<9} {line}", file=sys.stderr, flush=True)
-
-
 def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
     """Run one test against every selected server, sharing one nginx backend on the load core."""
     backend = run.free_port()
@@ -228,7 +204,7 @@ def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
                 results[server] = measure(test, server, backend, body, opts, work)
             except BenchError as exc:
                 results[server] = str(exc)
-            progress(test.name, server, results[server])
+            http_bench.progress(test.name, server, results[server])
     return results
 
 
@@ -241,54 +217,6 @@ def run_all(opts: Options) -> Results:
 
 
 # --- reporting -------------------------------------------------------------------------------
-
-
-def result_table(samples: dict[str, Sample | str]) -> Table:
-    """One row per server: rate, latency, CPU per request and CPU load."""
-    head = ["server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "errors"]
-    rows = []
-    for server, s in samples.items():
-        if isinstance(s, str):
-            rows.append([server, "failed", *["-"] * (len(head) - 2)])
-            continue
-        rows.append(
-            [
-                server,
-                fmt(s.load.rate, 0),
-                fmt(s.load.p50_ms, 2),
-                fmt(s.load.p99_ms, 2),
-                fmt(s.cpu_us_per_unit),
-                fmt(s.cpu_percent, 0),
-                str(s.load.errors),
-            ]
-        )
-    return head, rows
-
-
-def ratio_table(results: Results) -> Table:
-    """pipework/peer for the rate (higher is better), CPU per request and p99 (lower is better)."""
-    head = ["test", "pipework vs", "rate ratio", "CPU/req ratio", "p99 ratio"]
-    rows = []
-    for name, samples in results.items():
-        ours = samples.get("pipework")
-        for peer in PEERS:
-            theirs = samples.get(peer)
-            if isinstance(ours, Sample) and isinstance(theirs, Sample):
-                p99 = (
-                    "-"
-                    if not ours.load.p99_ms or not theirs.load.p99_ms
-                    else f"{ours.load.p99_ms / theirs.load.p99_ms:.2f}"
-                )
-                rows.append(
-                    [
-                        name,
-                        peer,
-                        f"{ours.load.rate / theirs.load.rate:.2f}",
-                        f"{ours.cpu_us_per_unit / theirs.cpu_us_per_unit:.2f}",
-                        p99,
-                    ]
-                )
-    return head, rows
 
 
 def targets(results: Results) -> list[str]:
@@ -316,15 +244,6 @@ def targets(results: Results) -> list[str]:
     return lines
 
 
-def sections(results: Results) -> list[tuple[str, Table]]:
-    """The titled tables of a run: one per test, then the ratios."""
-    out = [(TESTS[name].title, result_table(samples)) for name, samples in results.items()]
-    ratios = ratio_table(results)
-    if ratios[1]:
-        out.append(("pipework / peer (rate: >1 is faster; CPU/req and p99: <1 is better)", ratios))
-    return out
-
-
 def environment(opts: Options) -> list[str]:
     """Facts about the machine and software, for the report's header."""
     base = run.environment(run.Options(opts.duration, [], [], opts.server_cpu, opts.load_cpu))
@@ -340,137 +259,39 @@ def environment(opts: Options) -> list[str]:
     ]
 
 
-def failures(results: Results) -> str:
-    """Why each failed run failed, one block per run ("" if none failed)."""
-    return "\n".join(
-        f"{name} / {server}: {s}"
-        for name, samples in results.items()
-        for server, s in samples.items()
-        if isinstance(s, str)
-    )
-
-
+SECTION = "## Reverse proxy"  # the markdown heading of this benchmark's section
 TARGETS_TITLE = f"targets (reverse proxy vs nginx: CPU/req <= {TARGET_CPU}x, req/s >= {TARGET_RATE}x)"
+INTRO = (
+    "Made by `bench/http_proxy.py` (`pipework reverse-proxy` beside nginx, HAProxy and "
+    "`bench/bare_proxy.py`); see bench/README.md for the setup and how to rerun it."
+)
+TITLES = {name: test.title for name, test in TESTS.items()}
 
 
 def report_text(env: list[str], results: Results) -> str:
-    parts = ["\n".join(env)]
-    parts += [f"{title}\n{text_table(table)}" for title, table in sections(results)]
-    if met := targets(results):
-        parts.append(f"{TARGETS_TITLE}\n" + "\n".join(met))
-    if failed := failures(results):
-        parts.append(f"failures\n{failed}")
-    return "\n\n".join(parts)
-
-
-SECTION = "## Reverse proxy"  # the markdown heading of this benchmark's section
+    tables = http_bench.sections(results, TITLES, PEERS)
+    return http_bench.report_text(env, tables, TARGETS_TITLE, targets(results), run.failures(results))
 
 
 def report_markdown(env: list[str], results: Results, note: str) -> str:
-    """The run as one level-2 markdown section, SECTION, with a level-3 heading per table."""
-    parts = [
-        SECTION,
-        "Made by `bench/http_proxy.py` (`pipework reverse-proxy` beside nginx, HAProxy and "
-        "`bench/bare_proxy.py`); see bench/README.md for the setup and how to rerun it.",
-        "\n".join(f"- {line}" for line in env),
-    ]
-    if note:
-        parts.append(f"> {note}")
-    parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in sections(results)]
-    if met := targets(results):
-        parts.append(f"### {TARGETS_TITLE}\n\n" + "\n".join(f"- {line}" for line in met))
-    if failed := failures(results):
-        parts.append(f"### failures\n\n```\n{failed}\n```")
-    return "\n\n".join(parts) + "\n"
-
-
-def write_markdown(path: Path, section: str) -> None:
-    """Put section into the markdown file at path: in place of its SECTION if it has one (up to the
-    next level-2 heading), else appended; the rest of the file is kept."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        before, after = "".join(lines).rstrip("\n"), ""
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        before, after = "".join(lines[:start]).rstrip("\n"), "".join(lines[end:])
-    text = (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
-    path.write_text(text)
+    tables = http_bench.sections(results, TITLES, PEERS)
+    return http_bench.report_markdown(SECTION, INTRO, env, note, tables, TARGETS_TITLE, targets(results),
+                                      run.failures(results))
 
 
 # --- command line ----------------------------------------------------------------------------
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--duration", type=int, default=10, metavar="SECONDS", help="length of each load run")
-    p.add_argument("--quick", action="store_true", help="2 s runs, for smoke testing")
-    p.add_argument(
-        "--only",
-        type=run.choices(list(SERVERS)),
-        default=list(SERVERS),
-        metavar="SERVERS",
-        help=f"comma-separated servers to run (default: {','.join(SERVERS)})",
-    )
-    p.add_argument(
-        "--tests",
-        type=run.choices(list(TESTS)),
-        default=list(TESTS),
-        metavar="TESTS",
-        help=f"comma-separated tests to run (default: {','.join(TESTS)})",
-    )
-    p.add_argument(
-        "--markdown",
-        type=Path,
-        metavar="FILE",
-        help=f"also write the results as a markdown section: it replaces FILE's '{SECTION}' "
-        "section, or is appended to FILE",
-    )
-    p.add_argument("--note", default="", help="a remark for the markdown report's header")
-    p.add_argument("--server-cpu", type=int, default=0, metavar="N", help="core of the server under test")
-    p.add_argument("--load-cpu", type=int, default=1, metavar="N", help="core of wrk and the backend")
-    return p
-
-
-def preflight(opts: Options) -> None:
-    """Fail early, with the fix, if a tool or a core is missing."""
-    needed = {"taskset", "wrk", "nginx"}  # nginx is always the backend
-    for server in opts.servers:
-        needed.update(SERVERS[server][1])
-    missing = sorted(tool for tool in needed if not shutil.which(tool))
-    if missing:
-        raise BenchError(
-            "missing tools:\n  "
-            + "\n  ".join(f"{tool}: apt-get install {run.APT_PACKAGES[tool]}" for tool in missing)
-        )
-    cores = os.sched_getaffinity(0)
-    if opts.server_cpu == opts.load_cpu or not {opts.server_cpu, opts.load_cpu} <= cores:
-        raise BenchError(
-            f"need two distinct cores among {sorted(cores)} "
-            f"(--server-cpu {opts.server_cpu}, --load-cpu {opts.load_cpu})"
-        )
+def needed(opts: Options) -> set[str]:
+    """The tools the selected servers need, besides taskset, wrk and nginx (always the backend)."""
+    return {"taskset", "wrk", "nginx", *(tool for server in opts.servers for tool in SERVERS[server][1])}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind and stop servers on SIGTERM too
-    try:
-        preflight(opts)
-        env = environment(opts)
-        results = run_all(opts)
-        env.append(f"load average at end: {run.loadavg()}")
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; every server started was stopped", file=sys.stderr)
-        return 130
-    print(report_text(env, results))
-    if args.markdown:
-        write_markdown(args.markdown, report_markdown(env, results, args.note))
-    failed = any(isinstance(s, str) for samples in results.values() for s in samples.values())
-    return 1 if failed else 0
+    args = http_bench.parser(
+        __doc__ or "", list(SERVERS), list(TESTS), SECTION, "core of wrk and the backend"
+    ).parse_args(argv)
+    return http_bench.main(args, needed, environment, run_all, report_text, report_markdown, SECTION)
 
 
 if __name__ == "__main__":

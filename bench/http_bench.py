@@ -1,0 +1,161 @@
+"""What the HTTP benchmark runners (bench/http_static.py, bench/http_proxy.py) share: the result
+and ratio tables, the progress line, the markdown section writer, the command line, the checks
+before a run and ``main``. Each runner brings its servers, tests, runs and targets; the process,
+CPU-time and wrk helpers come from bench/run.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import run
+from run import BenchError, Options, Results, Sample, Table, fmt, markdown_table, text_table
+
+Sections = list[tuple[str, Table]]  # (title, table) in the order reported
+
+
+def progress(test: str, server: str, outcome: Sample | str) -> None:
+    """One line on stderr per load run, so a long run shows it is alive."""
+    if isinstance(outcome, str):
+        line = f"FAILED: {outcome}"
+    else:
+        line = f"{outcome.load.rate:,.0f} req/s, {outcome.cpu_percent:.0f}% CPU"
+    print(f"  {test:<8} {server:<9} {line}", file=sys.stderr, flush=True)
+
+
+def result_table(samples: dict[str, Sample | str]) -> Table:
+    """One row per server: rate, latency, CPU per request and CPU load."""
+    head = ["server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "errors"]
+    rows = []
+    for server, s in samples.items():
+        if isinstance(s, str):
+            rows.append([server, "failed", *["-"] * (len(head) - 2)])
+            continue
+        rows.append([server, fmt(s.load.rate, 0), fmt(s.load.p50_ms, 2), fmt(s.load.p99_ms, 2),
+                     fmt(s.cpu_us_per_unit), fmt(s.cpu_percent, 0), str(s.load.errors)])
+    return head, rows
+
+
+def ratio_table(results: Results, peers: Sequence[str]) -> Table:
+    """pipework/peer for the rate (higher is better), CPU per request and p99 (lower is better)."""
+    head = ["test", "pipework vs", "rate ratio", "CPU/req ratio", "p99 ratio"]
+    rows = []
+    for name, samples in results.items():
+        ours = samples.get("pipework")
+        for peer in peers:
+            theirs = samples.get(peer)
+            if isinstance(ours, Sample) and isinstance(theirs, Sample):
+                p99 = ("-" if not ours.load.p99_ms or not theirs.load.p99_ms
+                       else f"{ours.load.p99_ms / theirs.load.p99_ms:.2f}")
+                rows.append([name, peer, f"{ours.load.rate / theirs.load.rate:.2f}",
+                             f"{ours.cpu_us_per_unit / theirs.cpu_us_per_unit:.2f}", p99])
+    return head, rows
+
+
+def sections(results: Results, titles: dict[str, str], peers: Sequence[str]) -> Sections:
+    """The titled tables of a run: one per test, then the ratios."""
+    out = [(titles[name], result_table(samples)) for name, samples in results.items()]
+    ratios = ratio_table(results, peers)
+    if ratios[1]:
+        out.append(("pipework / peer (rate: >1 is faster; CPU/req and p99: <1 is better)", ratios))
+    return out
+
+
+def report_text(env: list[str], tables: Sections, targets_title: str, targets: list[str], failed: str) -> str:
+    parts = ["\n".join(env)]
+    parts += [f"{title}\n{text_table(table)}" for title, table in tables]
+    if targets:
+        parts.append(f"{targets_title}\n" + "\n".join(targets))
+    if failed:
+        parts.append(f"failures\n{failed}")
+    return "\n\n".join(parts)
+
+
+def report_markdown(heading: str, intro: str, env: list[str], note: str, tables: Sections,
+                    targets_title: str, targets: list[str], failed: str) -> str:
+    """The run as one level-2 markdown section, ``heading``, with a level-3 heading per table."""
+    parts = [heading, intro, "\n".join(f"- {line}" for line in env)]
+    if note:
+        parts.append(f"> {note}")
+    parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in tables]
+    if targets:
+        parts.append(f"### {targets_title}\n\n" + "\n".join(f"- {line}" for line in targets))
+    if failed:
+        parts.append(f"### failures\n\n```\n{failed}\n```")
+    return "\n\n".join(parts) + "\n"
+
+
+def write_section(path: Path, heading: str, section: str) -> None:
+    """Put section into the markdown file at path: in place of its ``heading`` section if it has
+    one (up to the next level-2 heading), else appended; the rest of the file is kept."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        before, after = "".join(lines).rstrip("\n"), ""
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        before, after = "".join(lines[:start]).rstrip("\n"), "".join(lines[end:])
+    text = (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
+    path.write_text(text)
+
+
+def parser(doc: str, servers: Sequence[str], tests: Sequence[str], heading: str,
+           load_help: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=10, metavar="SECONDS", help="length of each load run")
+    p.add_argument("--quick", action="store_true", help="2 s runs, for smoke testing")
+    p.add_argument("--only", type=run.choices(list(servers)), default=list(servers), metavar="SERVERS",
+                   help=f"comma-separated servers to run (default: {','.join(servers)})")
+    p.add_argument("--tests", type=run.choices(list(tests)), default=list(tests), metavar="TESTS",
+                   help=f"comma-separated tests to run (default: {','.join(tests)})")
+    p.add_argument("--markdown", type=Path, metavar="FILE",
+                   help=f"also write the results as a markdown section: it replaces FILE's '{heading}' "
+                   "section, or is appended to FILE")
+    p.add_argument("--note", default="", help="a remark for the markdown report's header")
+    p.add_argument("--server-cpu", type=int, default=0, metavar="N", help="core of the server under test")
+    p.add_argument("--load-cpu", type=int, default=1, metavar="N", help=load_help)
+    return p
+
+
+def preflight(opts: Options, needed: set[str]) -> None:
+    """Fail early, with the fix, if a tool or a core is missing."""
+    missing = sorted(tool for tool in needed if not shutil.which(tool))
+    if missing:
+        raise BenchError("missing tools:\n  " + "\n  ".join(
+            f"{tool}: apt-get install {run.APT_PACKAGES[tool]}" for tool in missing))
+    cores = os.sched_getaffinity(0)
+    if opts.server_cpu == opts.load_cpu or not {opts.server_cpu, opts.load_cpu} <= cores:
+        raise BenchError(f"need two distinct cores among {sorted(cores)} "
+                         f"(--server-cpu {opts.server_cpu}, --load-cpu {opts.load_cpu})")
+
+
+def main(args: argparse.Namespace, needed: Callable[[Options], set[str]],
+         environment: Callable[[Options], list[str]], run_all: Callable[[Options], Results],
+         report_text: Callable[[list[str], Results], str],
+         report_markdown: Callable[[list[str], Results, str], str], heading: str) -> int:
+    """Run a benchmark from its parsed command line; the exit status (0, 1 if a run failed, 2 if
+    a tool or core is missing, 130 on Ctrl-C)."""
+    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind and stop servers on SIGTERM too
+    try:
+        preflight(opts, needed(opts))
+        env = environment(opts)
+        results = run_all(opts)
+        env.append(f"load average at end: {run.loadavg()}")
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server started was stopped", file=sys.stderr)
+        return 130
+    print(report_text(env, results))
+    if args.markdown:
+        write_section(args.markdown, heading, report_markdown(env, results, args.note))
+    failed = any(isinstance(s, str) for samples in results.values() for s in samples.values())
+    return 1 if failed else 0
