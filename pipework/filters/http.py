@@ -370,12 +370,7 @@ class DemuxHTTP(Filter):
                 tunnel.pipeline.input(evt)
             return
         if type(evt) is Data:
-            if self.closing:
-                return
-            try:
-                self.dec.receive_data(evt.data)
-            except RemoteProtocolError as exc:
-                self._refuse(exc)
+            self.on_bytes(evt.data)
         elif type(evt) is StreamEnd:
             cur = self.current
             if cur is not None and cur.pipeline is not None:
@@ -793,15 +788,12 @@ class DemuxHTTP(Filter):
             return
         data = body[0] if len(body) == 1 else b"".join(body)
         slot.body = []
-        q = self.queue
-        if q and q[0] is slot:
-            self._send(data)
-            return
-        slot.out.append(data)  # behind another response: kept, and the upstream paused past a limit
-        slot.size += len(data)
-        ex = slot.exchange
-        if slot.size > STREAM_AFTER and ex is not None and not ex.paused:
-            ex.output_paused(True)
+        self._emit(slot, data)
+        if slot.out:  # behind another response: kept, and the upstream paused past a limit
+            slot.size += len(data)
+            ex = slot.exchange
+            if slot.size > STREAM_AFTER and ex is not None and not ex.paused:
+                ex.output_paused(True)
 
     def on_response_end(self, slot: _Slot, trailers: Any) -> None:
         if slot.chunked:
