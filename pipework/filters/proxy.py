@@ -519,15 +519,7 @@ class Exchange:
 
     def abort(self) -> None:
         """The client went away (or its side closed): the upstream connection is dropped."""
-        if not self.done:
-            self.done = True
-            self.cfg.pool.active.discard(self)
-            up, self.up = self.up, None
-            if up is not None:
-                up.exchange = None
-                up.conn.abort()
-        if self.hold is not None:
-            self.hold.release()
+        self._finish(None, reuse=False)
 
 
 def _host_field(key: tuple[str, int]) -> bytes:
