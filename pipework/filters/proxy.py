@@ -207,7 +207,6 @@ class _ProxyCfg:
         """``demux_http``'s direct path: a new exchange for ``head`` (parsed by demux_http, so
         trusted), its head already sent."""
         ex = Exchange(self, ctx, sink, tag)
-        ex.paused = ctx.output_paused
         ex.start(head, True)
         return ex
 
@@ -362,7 +361,7 @@ class Exchange:
         self.tunnel = False  # the server switched protocols: bytes pass through both ways
         self.last_read = 0.0
         self.hold: Hold | None = None  # taken on the client's valve while the upstream is full
-        self.paused = False  # the client's output is full: the upstream is not read
+        self.paused = ctx.output_paused  # the client's output is full: the upstream is not read
 
     # -- the request ----------------------------------------------------------------------------------
     def start(self, head: RequestHead, trusted: bool = False) -> None:
@@ -554,7 +553,6 @@ class MuxHTTP(Filter):
             if not self.watching:
                 self.watching = True
                 ctx.watch_output(self._on_output_paused)
-            ex.paused = ctx.output_paused
             head = evt.head  # type: ignore[attr-defined]
             if not isinstance(head, RequestHead):
                 raise TypeError(f"{self.cfg_name()}: a request head must be a RequestHead, not {head!r}")
