@@ -44,6 +44,8 @@ from ipaddress import IPv4Address, ip_network
 from pathlib import Path
 from typing import Any
 
+import run
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 Fn = Callable[[], object]
 ROUNDS = 3
@@ -1246,19 +1248,6 @@ def report_markdown(
     return "\n\n".join(parts) + "\n"
 
 
-def write_markdown(path: Path, section: str) -> None:
-    """Put section into the markdown file at path: in place of its SECTION if it has one (up to the
-    next level-2 heading), else appended; the rest of the file is kept."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        before, after = "".join(lines).rstrip("\n"), ""
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        before, after = "".join(lines[:start]).rstrip("\n"), "".join(lines[end:])
-    path.write_text((before + "\n\n" if before else "") + section + ("\n" + after if after else ""))
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument(
@@ -1318,7 +1307,7 @@ def main() -> int:
     if notes:
         print("\nnotes:\n" + "\n".join(f"  {line}" for line in notes))
     if args.markdown:
-        write_markdown(args.markdown, report_markdown(env, table, met, notes, args.note))
+        run.write_section(args.markdown, SECTION, report_markdown(env, table, met, notes, args.note))
     return 0
 
 

@@ -1,5 +1,5 @@
 """What the HTTP benchmark runners (bench/http_static.py, bench/http_proxy.py) share: the result
-and ratio tables, the progress line, the markdown section writer, the command line, the checks
+and ratio tables, the progress line, the command line, the checks
 before a run and ``main``. Each runner brings its servers, tests, runs and targets; the process,
 CPU-time and wrk helpers come from bench/run.py.
 """
@@ -12,6 +12,7 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import run
@@ -67,46 +68,45 @@ def sections(results: Results, titles: dict[str, str], peers: Sequence[str]) -> 
     return out
 
 
-def report_text(env: list[str], tables: Sections, targets_title: str, targets: list[str], failed: str) -> str:
-    parts = ["\n".join(env)]
-    parts += [f"{title}\n{text_table(table)}" for title, table in tables]
-    if targets:
-        parts.append(f"{targets_title}\n" + "\n".join(targets))
-    if failed:
-        parts.append(f"failures\n{failed}")
-    return "\n\n".join(parts)
+@dataclass(frozen=True)
+class Report:
+    """How a runner reports: its markdown section's heading and first paragraph, the title of
+    each test, the peers in the ratio table, and its targets (title, and a line per test)."""
 
+    heading: str
+    intro: str
+    titles: dict[str, str]
+    peers: Sequence[str]
+    targets_title: str
+    targets: Callable[[Results], list[str]]
 
-def report_markdown(heading: str, intro: str, env: list[str], note: str, tables: Sections,
-                    targets_title: str, targets: list[str], failed: str) -> str:
-    """The run as one level-2 markdown section, ``heading``, with a level-3 heading per table."""
-    parts = [heading, intro, "\n".join(f"- {line}" for line in env)]
-    if note:
-        parts.append(f"> {note}")
-    parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in tables]
-    if targets:
-        parts.append(f"### {targets_title}\n\n" + "\n".join(f"- {line}" for line in targets))
-    if failed:
-        parts.append(f"### failures\n\n```\n{failed}\n```")
-    return "\n\n".join(parts) + "\n"
+    def text(self, env: list[str], results: Results) -> str:
+        parts = ["\n".join(env)]
+        tables = sections(results, self.titles, self.peers)
+        parts += [f"{title}\n{text_table(table)}" for title, table in tables]
+        if targets := self.targets(results):
+            parts.append(f"{self.targets_title}\n" + "\n".join(targets))
+        if failed := run.failures(results):
+            parts.append(f"failures\n{failed}")
+        return "\n\n".join(parts)
 
-
-def write_section(path: Path, heading: str, section: str) -> None:
-    """Put section into the markdown file at path: in place of its ``heading`` section if it has
-    one (up to the next level-2 heading), else appended; the rest of the file is kept."""
-    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    if start is None:
-        before, after = "".join(lines).rstrip("\n"), ""
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        before, after = "".join(lines[:start]).rstrip("\n"), "".join(lines[end:])
-    text = (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
-    path.write_text(text)
+    def markdown(self, env: list[str], results: Results, note: str) -> str:
+        """The run as one level-2 markdown section, ``heading``, with a level-3 heading per table."""
+        parts = [self.heading, self.intro, "\n".join(f"- {line}" for line in env)]
+        if note:
+            parts.append(f"> {note}")
+        tables = sections(results, self.titles, self.peers)
+        parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in tables]
+        if targets := self.targets(results):
+            parts.append(f"### {self.targets_title}\n\n" + "\n".join(f"- {line}" for line in targets))
+        if failed := run.failures(results):
+            parts.append(f"### failures\n\n```\n{failed}\n```")
+        return "\n\n".join(parts) + "\n"
 
 
 def parser(doc: str, servers: Sequence[str], tests: Sequence[str], heading: str,
            load_help: str) -> argparse.ArgumentParser:
+    """The command line every HTTP runner takes."""
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, metavar="SECONDS", help="length of each load run")
     p.add_argument("--quick", action="store_true", help="2 s runs, for smoke testing")
@@ -137,8 +137,7 @@ def preflight(opts: Options, needed: set[str]) -> None:
 
 def main(args: argparse.Namespace, needed: Callable[[Options], set[str]],
          environment: Callable[[Options], list[str]], run_all: Callable[[Options], Results],
-         report_text: Callable[[list[str], Results], str],
-         report_markdown: Callable[[list[str], Results, str], str], heading: str) -> int:
+         report: Report) -> int:
     """Run a benchmark from its parsed command line; the exit status (0, 1 if a run failed, 2 if
     a tool or core is missing, 130 on Ctrl-C)."""
     opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
@@ -154,8 +153,8 @@ def main(args: argparse.Namespace, needed: Callable[[Options], set[str]],
     except KeyboardInterrupt:
         print("bench: interrupted; every server started was stopped", file=sys.stderr)
         return 130
-    print(report_text(env, results))
+    print(report.text(env, results))
     if args.markdown:
-        write_section(args.markdown, heading, report_markdown(env, results, args.note))
+        run.write_section(args.markdown, report.heading, report.markdown(env, results, args.note))
     failed = any(isinstance(s, str) for samples in results.values() for s in samples.values())
     return 1 if failed else 0

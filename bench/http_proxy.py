@@ -265,18 +265,9 @@ INTRO = (
     "Made by `bench/http_proxy.py` (`pipework reverse-proxy` beside nginx, HAProxy and "
     "`bench/bare_proxy.py`); see bench/README.md for the setup and how to rerun it."
 )
-TITLES = {name: test.title for name, test in TESTS.items()}
-
-
-def report_text(env: list[str], results: Results) -> str:
-    tables = http_bench.sections(results, TITLES, PEERS)
-    return http_bench.report_text(env, tables, TARGETS_TITLE, targets(results), run.failures(results))
-
-
-def report_markdown(env: list[str], results: Results, note: str) -> str:
-    tables = http_bench.sections(results, TITLES, PEERS)
-    return http_bench.report_markdown(SECTION, INTRO, env, note, tables, TARGETS_TITLE, targets(results),
-                                      run.failures(results))
+REPORT = http_bench.Report(
+    SECTION, INTRO, {name: test.title for name, test in TESTS.items()}, PEERS, TARGETS_TITLE, targets
+)
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -291,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = http_bench.parser(
         __doc__ or "", list(SERVERS), list(TESTS), SECTION, "core of wrk and the backend"
     ).parse_args(argv)
-    return http_bench.main(args, needed, environment, run_all, report_text, report_markdown, SECTION)
+    return http_bench.main(args, needed, environment, run_all, REPORT)
 
 
 if __name__ == "__main__":

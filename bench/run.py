@@ -583,6 +583,20 @@ def report_markdown(env: list[str], results: Results, note: str) -> str:
 # --- command line ----------------------------------------------------------------------------
 
 
+def write_section(path: Path, heading: str, section: str) -> None:
+    """Put section into the markdown file at path: in place of its ``heading`` section if it has
+    one (up to the next level-2 heading), else appended; the rest of the file is kept."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
+    if start is None:
+        before, after = "".join(lines).rstrip("\n"), ""
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        before, after = "".join(lines[:start]).rstrip("\n"), "".join(lines[end:])
+    text = (before + "\n\n" if before else "") + section + ("\n" + after if after else "")
+    path.write_text(text)
+
+
 def choices(allowed: Sequence[str]) -> Callable[[str], list[str]]:
     """An argparse type for a comma-separated subset of allowed, kept in allowed's order."""
     def parse(text: str) -> list[str]:
