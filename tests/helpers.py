@@ -13,7 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -142,6 +144,21 @@ class Pipework:
             os.unlink(self.log.name)
         except OSError:
             pass
+
+
+def serve_listeners(directory: Path, script: str, listeners: Iterable[str]) -> Iterator[SimpleNamespace]:
+    """For a module-scoped fixture: run ``script`` (a template with a ``{name}`` per listener,
+    each filled with a free port) in one pipework process, yield the ports by name and ``proc``,
+    and stop it afterwards."""
+    ports = {n: free_port() for n in listeners}
+    path = directory / "server.py"
+    path.write_text(script.format(**ports))
+    p = Pipework("run", str(path))
+    try:
+        p.wait_log("listening on tcp", count=len(ports))
+        yield SimpleNamespace(**ports, proc=p)
+    finally:
+        p.cleanup()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 
 import httptools
 import pytest
-from helpers import REQUIRE_ALL, Pipework, free_port, require
+from helpers import REQUIRE_ALL, Pipework, free_port, require, serve_listeners
 
 TIMEOUT = 5.0
 
@@ -119,15 +119,7 @@ def require_module(name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    ports = {n: free_port() for n in LISTENERS}
-    script = tmp_path_factory.mktemp("http") / "server.py"
-    script.write_text(SCRIPT.format(**ports))
-    p = Pipework("run", str(script))
-    try:
-        p.wait_log("listening on tcp", count=len(LISTENERS))
-        yield SimpleNamespace(**ports, proc=p)
-    finally:
-        p.cleanup()
+    yield from serve_listeners(tmp_path_factory.mktemp("http"), SCRIPT, LISTENERS)
 
 
 def url(port: int, path: str) -> str:

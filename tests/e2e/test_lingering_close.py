@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import Pipework, free_port, require
+from helpers import Pipework, free_port, require, serve_listeners
 
 SCRIPT = """\
 import pipework as pw
@@ -42,15 +42,7 @@ TIMEOUT = 10.0
 
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    ports = {n: free_port() for n in LISTENERS}
-    script = tmp_path_factory.mktemp("linger") / "server.py"
-    script.write_text(SCRIPT.format(**ports))
-    p = Pipework("run", str(script))
-    try:
-        p.wait_log("listening on tcp", count=len(LISTENERS))
-        yield SimpleNamespace(**ports, proc=p)
-    finally:
-        p.cleanup()
+    yield from serve_listeners(tmp_path_factory.mktemp("linger"), SCRIPT, LISTENERS)
 
 
 def connect(port: int) -> socket.socket:
