@@ -31,6 +31,7 @@ from functools import partial
 from typing import Any
 
 from ..codec.http1 import (
+    END,
     LAST_CHUNK,
     DateCache,
     EndOfMessage,
@@ -451,50 +452,31 @@ class DemuxHTTP(Filter):
             elif cur.pipeline is not None:
                 cur.pipeline.input(Data(data))
 
+    def on_message(self, head: RequestHead) -> None:
+        """A whole request without a body: the decoder's one call for most requests."""
+        if self.fast is not None:
+            if not self.closing:
+                slot = self._new_slot(head) if self.queue else None
+                self._answer(head, b"", slot, 0.0 if self.log is None else time.monotonic())
+            return
+        self.on_request(head)
+        self.on_end(END)
+
     def on_end(self, end: EndOfMessage) -> None:
         if self.ended:
             return
-        fast = self.fast
-        if fast is not None:
+        if self.fast is not None:
             head = self.req
-            assert head is not None
+            if head is None:
+                return  # a request read after the connection started closing
             self.req = None
-            keep = head.keep_alive
-            body: Any = self.body
-            if body is None:
-                body = b""
-            else:
-                body = b"".join(body)
+            body = self.body
+            if body is not None:
                 self.body = None
             slot = self.current
             if slot is not None:
                 self.current = None
-            if not keep:
-                self.closing = True
-            if self.deferred or self.pumping is not None or self.pipeline.context.output_paused:
-                # the client is not reading: answer when it is (the reader is paused meanwhile)
-                slot = slot or self._new_slot(head)
-                slot.t0 = self.t0
-                self.deferred.append((slot, head, body))
-                return
-            try:
-                data = fast.respond(
-                    head, body, self.pipeline.context, CLOCK.date, keep, head.method == "HEAD"
-                )
-            except Exception as exc:  # the handler failed: 500 for this request only
-                data = internal_error(exc, head, keep)
-            if slot is None and type(data) is bytes:  # nothing before it: straight out
-                if self.log is None:
-                    COUNTS[data[9:12]] += 1
-                else:
-                    self._account(head, data, self.t0)
-                self._send(data)
-                if not keep:
-                    self._end()
-                return
-            slot = slot or self._new_slot(head)
-            slot.t0 = self.t0
-            self._deliver(slot, head, data)
+            self._answer(head, b"".join(body) if body else b"", slot, self.t0)
             return
         slot = self.current
         self.current = None
@@ -506,6 +488,35 @@ class DemuxHTTP(Filter):
             slot.exchange.end()
         elif slot.pipeline is not None:
             slot.pipeline.input(MessageEnd(end.trailers))
+
+    def _answer(self, head: RequestHead, body: bytes, slot: _Slot | None, t0: float) -> None:
+        """The responder answers a whole request; ``slot`` is its place when others are before it."""
+        keep = head.keep_alive
+        if not keep:
+            self.closing = True
+        ctx = self.pipeline.context
+        if self.deferred or self.pumping is not None or ctx.output_paused:
+            # the client is not reading: answer when it is (the reader is paused meanwhile)
+            slot = slot or self._new_slot(head)
+            slot.t0 = t0
+            self.deferred.append((slot, head, body))
+            return
+        try:
+            data = self.fast.respond(head, body, ctx, CLOCK.date, keep, head.method == "HEAD")
+        except Exception as exc:  # the handler failed: 500 for this request only
+            data = internal_error(exc, head, keep)
+        if slot is None and type(data) is bytes:  # nothing before it: straight out
+            if self.log is None:
+                COUNTS[data[9:12]] += 1
+            else:
+                self._account(head, data, t0)
+            self._send(data)
+            if not keep:
+                self._end()
+            return
+        slot = slot or self._new_slot(head)
+        slot.t0 = t0
+        self._deliver(slot, head, data)
 
     def on_upgrade(self, data: bytes) -> None:
         """CONNECT or Upgrade: what follows the head is no longer HTTP. A sub-pipeline gets it

@@ -43,6 +43,9 @@ COMPRESSIBLE = (
     "image/svg+xml",
     "application/wasm",
 )
+#: lengths of the request fields looked at: range, if-range, if-none-match, accept-encoding,
+#: if-modified-since (one test for the other fields)
+_NOTED_LENGTHS = frozenset((5, 8, 13, 15, 17))
 #: smaller bodies are not compressed: the framing would eat the saving
 MIN_COMPRESS = 256
 DEFAULT_CACHE_SIZE = 64 * 1024 * 1024
@@ -311,17 +314,18 @@ class _StaticCfg:
             )
         inm = ims = ae = rng = if_range = None
         for k, v in head.raw_headers:
-            n = len(k)
-            if n == 15 and k.lower() == b"accept-encoding":
-                ae = v
-            elif n == 13 and k.lower() == b"if-none-match":
-                inm = v
-            elif n == 17 and k.lower() == b"if-modified-since":
-                ims = v
-            elif n == 5 and k.lower() == b"range":
-                rng = v
-            elif n == 8 and k.lower() == b"if-range":
-                if_range = v
+            if len(k) in _NOTED_LENGTHS:
+                k = k.lower()
+                if k == b"accept-encoding":
+                    ae = v
+                elif k == b"if-none-match":
+                    inm = v
+                elif k == b"if-modified-since":
+                    ims = v
+                elif k == b"range":
+                    rng = v
+                elif k == b"if-range":
+                    if_range = v
         if inm is not None:
             if entry.etag in inm or inm.strip() == b"*":
                 return self._not_modified(entry, date, keep_alive)

@@ -110,16 +110,19 @@ class RequestHead:
         self.version = version
         self.raw_headers: RawHeaders = raw_headers if raw_headers is not None else []
         self.keep_alive = keep_alive
-        self._headers: Headers | None = None
-        self._path: str | None = None
-        self._query: str | None = None
+
+    # _headers, _path and _query stay unset until asked for: a parser makes heads without them
+    _headers: Headers
+    _path: str
+    _query: str
 
     @property
     def headers(self) -> Headers:
-        h = self._headers
-        if h is None:
+        try:
+            return self._headers
+        except AttributeError:
             h = self._headers = Headers.from_raw(self.raw_headers)
-        return h
+            return h
 
     def _split(self) -> None:
         path, _, query = self.target.partition("?")
@@ -127,15 +130,19 @@ class RequestHead:
 
     @property
     def path(self) -> str:
-        if self._path is None:
+        try:
+            return self._path
+        except AttributeError:
             self._split()
-        return self._path  # type: ignore[return-value]
+            return self._path
 
     @property
     def query(self) -> str:
-        if self._query is None:
+        try:
+            return self._query
+        except AttributeError:
             self._split()
-        return self._query  # type: ignore[return-value]
+            return self._query
 
     def query_params(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -6,6 +6,12 @@ drains after each ``receive_data``: a :class:`~.head.RequestHead` when a head is
 chunks as ``bytes``, and an :class:`EndOfMessage` (with any trailers) when the request is done.
 Pipelined requests simply produce several heads in one drain.
 
+A sink (not the events list) takes a request without a body in one call: the decoder holds a
+finished head until it sees body bytes (then ``on_request``, the body, ``on_end``) or the end of
+the message (then ``on_message(head)``, which is ``on_request(head)`` and ``on_end(END)`` in
+one). A head is handed over at once when the client waits for it: ``Expect: 100-continue``, and
+leaving HTTP.
+
 llhttp runs in strict mode and refuses what RFC 9112 forbids and request smuggling feeds on:
 Content-Length together with Transfer-Encoding (6.1, 6.3), two Content-Lengths, obs-fold (5.2),
 bare LF line endings (2.2), invalid chunk sizes (7.1) — all 400. The limits llhttp does not keep
@@ -69,6 +75,11 @@ class Upgrade:
 
 Event = RequestHead | bytes | EndOfMessage | Upgrade
 
+#: lengths of the field names on_header looks at: host, expect, connection, content-length and
+#: proxy-connection (one test for the other fields, which are most of them)
+_NOTED_LENGTHS = frozenset((4, 6, 10, 14, 16))
+_new_head = RequestHead.__new__
+
 _METHODS = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
@@ -78,6 +89,7 @@ class Sink(Protocol):
     """Where a decoder delivers events as they are parsed, instead of ``events`` (optional)."""
 
     def on_request(self, head: RequestHead) -> None: ...
+    def on_message(self, head: RequestHead) -> None: ...
     def on_body(self, data: bytes) -> None: ...
     def on_end(self, end: EndOfMessage) -> None: ...
     def on_upgrade(self, data: bytes) -> None: ...
@@ -91,6 +103,9 @@ class _ListSink:
 
     def on_request(self, head: RequestHead) -> None:
         self.events.append(head)
+
+    def on_message(self, head: RequestHead) -> None:
+        self.events += (head, END)
 
     def on_body(self, data: bytes) -> None:
         self.events.append(data)
@@ -112,6 +127,8 @@ class RequestDecoder:
     __slots__ = (
         "_body",
         "_conn_field",
+        "_eager",
+        "_head",
         "_header_bytes",
         "_hosts",
         "_in_message",
@@ -121,6 +138,7 @@ class RequestDecoder:
         "_sink",
         "_sink_body",
         "_sink_end",
+        "_sink_message",
         "_sink_request",
         "_stalled",
         "_trailers",
@@ -152,6 +170,9 @@ class RequestDecoder:
         self._sink_request = self._sink.on_request
         self._sink_body = self._sink.on_body
         self._sink_end = self._sink.on_end
+        self._sink_message = self._sink.on_message
+        self._head: RequestHead | None = None  # finished, held until its body or its end
+        self._eager = sink is None  # the events list gets each head as soon as it is parsed
         self.upgraded = False
         #: the request just parsed asks to leave HTTP (CONNECT, or Upgrade with Connection: upgrade)
         self.upgrading = False
@@ -237,68 +258,88 @@ class RequestDecoder:
             return
         # (the count of fields is checked once the head is over: max_header_bytes bounds them meanwhile)
         self._raw.append((name, value))
-        if n == 14:
-            if name.lower() == b"content-length" and value.strip().isdigit() and int(value) > self.max_body:
-                raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
-        elif n == 6 and name.lower() == b"expect" and value.strip().lower() == b"100-continue":
-            self.expect_continue = True
-        elif n == 4 and name.lower() == b"host":
-            self._hosts += 1
-        elif (n == 10 and name.lower() == b"connection") or (n == 16 and name.lower() == b"proxy-connection"):
-            self._conn_field = True
+        if n in _NOTED_LENGTHS:
+            lower = name.lower()
+            if lower == b"host":
+                self._hosts += 1
+            elif lower == b"content-length":
+                if value.strip().isdigit() and int(value) > self.max_body:
+                    raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
+            elif lower == b"connection" or lower == b"proxy-connection":
+                self._conn_field = True
+            elif lower == b"expect" and value.strip().lower() == b"100-continue":
+                self.expect_continue = True
 
     def on_headers_complete(self) -> None:
-        self._progress = True
+        raw = self._raw
+        if len(raw) > self.max_headers:
+            raise RemoteProtocolError(f"over {self.max_headers} header fields", 431)
         p = self._parser
-        m = p.get_method()
-        url = self._url or b""
         keep_alive = p.should_keep_alive()
         if keep_alive and not self._conn_field:
             # llhttp takes HTTP/0.9, 1.0, 1.1 and 2.0 only, and keeps a connection alive without
             # a Connection (or Proxy-Connection) field for 1.1 alone: so the version is known
             # without get_http_version(), which costs more than the rest of this method
             version = "1.1"
+            if self._hosts != 1:
+                # RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host
+                raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host field", 400)
         else:
             version = p.get_http_version()
             self._conn_field = False
-        hosts, self._hosts = self._hosts, 0
-        if len(self._raw) > self.max_headers:
-            self._raw = []
-            raise RemoteProtocolError(f"over {self.max_headers} header fields", 431)
-        if version != "1.1" and version != "1.0":
-            raise RemoteProtocolError(f"HTTP/{version} is not served here: use HTTP/1.1", 505)
-        if version == "1.1" and hosts != 1:
-            # RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one Host
-            raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host field", 400)
-        upgrading = self.upgrading = p.should_upgrade()
-        head = RequestHead(
-            _METHODS.get(m) or m.decode("ascii"),
-            url.decode("latin-1"),
-            version,
-            self._raw,
-            # after CONNECT or an Upgrade the connection never carries another request
-            keep_alive and not upgrading,
-        )
+            if version == "1.1":
+                if self._hosts != 1:
+                    raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host field", 400)
+            elif version != "1.0":
+                raise RemoteProtocolError(f"HTTP/{version} is not served here: use HTTP/1.1", 505)
+        m = p.get_method()
+        head = _new_head(RequestHead)
+        head.method = _METHODS.get(m) or m.decode("ascii")
+        head.target = (self._url or b"").decode("latin-1")
+        head.version = version
+        head.raw_headers = raw
         self._url = None
         self._raw = []
-        self._sink_request(head)
+        if p.should_upgrade():
+            # after CONNECT or an Upgrade the connection never carries another request
+            self.upgrading = True
+            head.keep_alive = False
+            self._sink_request(head)
+            return
+        head.keep_alive = keep_alive
+        if self.expect_continue or self._eager:  # 100-continue: the client waits for an answer
+            self._sink_request(head)
+        else:
+            self._head = head
 
     def on_body(self, body: bytes) -> None:
         self._progress = True
         self._body += len(body)
         if self._body > self.max_body:
             raise RemoteProtocolError(f"request body over {self.max_body} bytes", 413)
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._sink_request(head)
         self._sink_body(body)
 
     def on_message_complete(self) -> None:
-        trailers = self._trailers
         self._in_message = False
-        self._progress = True
-        self._header_bytes = 0
+        self._header_bytes = self._hosts = 0
+        head = self._head
+        if self._trailers is None:
+            if head is not None:
+                self._head = None
+                self._sink_message(head)
+                return
+            self._body = 0
+            self.expect_continue = False
+            self._sink_end(END)
+            return
+        trailers, self._trailers = self._trailers, None
         self._body = 0
         self.expect_continue = False
-        if trailers is None:
-            self._sink_end(END)
-        else:
-            self._trailers = None
-            self._sink_end(EndOfMessage(trailers))
+        if head is not None:
+            self._head = None
+            self._sink_request(head)
+        self._sink_end(EndOfMessage(trailers))

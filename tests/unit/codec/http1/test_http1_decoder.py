@@ -302,6 +302,9 @@ class Recorder:
     def on_request(self, head: RequestHead) -> None:
         self.calls.append(("request", head.target))
 
+    def on_message(self, head: RequestHead) -> None:
+        self.calls.append(("message", head.target))
+
     def on_body(self, data: bytes) -> None:
         self.calls.append(("body", data))
 
@@ -328,6 +331,27 @@ def test_a_sink_gets_the_events_as_calls() -> None:
     ]
     with pytest.raises(AttributeError):
         _ = d.events
+
+
+def test_a_request_without_a_body_is_one_call() -> None:
+    """on_message for a request that ended without body bytes; the head waits for its first body
+    bytes otherwise, except when the client waits for it (100-continue)."""
+    sink = Recorder()
+    d = RequestDecoder(sink=sink)
+    d.receive_data(GET + GET)
+    assert sink.calls == [("message", "/index.html?a=1&b=two")] * 2
+    sink.calls.clear()
+    d.receive_data(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n")
+    assert sink.calls == []  # a body is coming: the head waits for it
+    d.receive_data(b"ab")
+    assert sink.calls == [("request", "/p"), ("body", b"ab"), ("end", None)]
+    sink.calls.clear()
+    d.receive_data(b"POST /c HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+    assert sink.calls == [("request", "/c")]
+    d.receive_data(b"z")
+    sink.calls.clear()
+    d.receive_data(b"POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n")
+    assert sink.calls == [("request", "/t"), ("end", [(b"X-T", b"1")])]
 
 
 def test_eof_between_requests_is_clean() -> None:
