@@ -1,8 +1,12 @@
 """A bare uvloop + httptools HTTP server answering one file from memory: the ceiling for Python.
 
-``bench/run.py`` runs it beside ``pipework serve`` and nginx, so the figures show how far
+``bench/http_static.py`` runs it beside ``pipework serve`` and nginx, so the figures show how far
 pipework's engine is from what uvloop and llhttp alone can do. Usage:
-``bare_http.py PORT FILE`` — every request is answered with FILE's contents.
+``bare_http.py PORT FILE [--fields]`` — every request is answered with FILE's contents.
+
+With ``--fields`` it also takes the request target and header fields from llhttp (the callbacks
+any server needs to look at a request: Host, conditionals, Range, Accept-Encoding) and answers
+only once it has them, doing nothing else with them: the floor for a server that reads requests.
 """
 
 from __future__ import annotations
@@ -31,6 +35,26 @@ class Server(asyncio.Protocol):
         self.t.write(HEAD + DATE + BODY)
 
 
+class FieldsServer(Server):
+    """Server, taking the target, the fields, the method and keep-alive as they are parsed."""
+
+    def connection_made(self, t: asyncio.BaseTransport) -> None:
+        super().connection_made(t)
+        self.url = b""
+        self.fields: list[tuple[bytes, bytes]] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        p = self.p
+        self.head = (p.get_method(), self.url, self.fields, p.should_keep_alive())
+        self.fields = []
+
+
 def tick(loop: asyncio.AbstractEventLoop) -> None:
     global DATE
     DATE = b"date: " + formatdate(usegmt=True).encode() + b"\r\n\r\n"
@@ -44,7 +68,8 @@ def main() -> None:
     HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: %d\r\n" % len(BODY)
     loop = uvloop.new_event_loop()
     tick(loop)
-    loop.run_until_complete(loop.create_server(Server, "127.0.0.1", int(sys.argv[1])))
+    protocol = FieldsServer if "--fields" in sys.argv[3:] else Server
+    loop.run_until_complete(loop.create_server(protocol, "127.0.0.1", int(sys.argv[1])))
     loop.run_forever()
 
 

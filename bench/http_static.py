@@ -72,6 +72,11 @@ def bare_server(port: int, test: Test, work: Path) -> list[str]:
     return [sys.executable, str(script), str(port), str(work / "www" / test.file)]
 
 
+def bare_fields_server(port: int, test: Test, work: Path) -> list[str]:
+    """bench/bare_http.py --fields: the bare server, also taking each request's target and fields."""
+    return [*bare_server(port, test, work), "--fields"]
+
+
 def nginx_server(port: int, test: Test, work: Path) -> list[str]:
     """nginx serving the directory from disk: sendfile, open file cache, one worker."""
     temp = "\n".join(f"  {kind}_temp_path {work}/{kind}_temp;"
@@ -98,9 +103,10 @@ Command = Callable[[int, Test, Path], list[str]]  # (listen port, test, work dir
 SERVERS: dict[str, tuple[Command, tuple[str, ...]]] = {
     "pipework": (pipework_server, ()),
     "bare": (bare_server, ()),
+    "bare-fields": (bare_fields_server, ()),
     "nginx": (nginx_server, ("nginx",)),
 }
-PEERS = ("nginx", "bare")  # what pipework is compared with in the ratio table
+PEERS = ("nginx", "bare", "bare-fields")  # what pipework is compared with in the ratio table
 
 
 # --- the run ---------------------------------------------------------------------------------

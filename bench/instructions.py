@@ -101,7 +101,7 @@ async def drive(scenario: str, n: int, www: str) -> None:
         cfg.pool.idle[cfg.key] = deque([up])
     client = FakeConn()
     session = InboundSession(layout, client)
-    feed = session.on_data
+    feed = session.take_bytes or session.on_data  # as Connection.attach chooses
     for _ in range(n):
         feed(REQUEST)
         if up is not None:

@@ -39,7 +39,16 @@ def _log_late_failure(exc: BaseException) -> None:
 class InboundSession:
     """The handler of one inbound connection; see the module docstring."""
 
-    __slots__ = ("_bytes", "_input", "conn", "context", "input_ended", "on_done", "output_ended", "pipeline")
+    __slots__ = (
+        "_input",
+        "conn",
+        "context",
+        "input_ended",
+        "on_done",
+        "output_ended",
+        "pipeline",
+        "take_bytes",
+    )
 
     def __init__(
         self,
@@ -58,9 +67,10 @@ class InboundSession:
         self.output_ended = False
         self.pipeline = layout.spawn(ctx, self._on_output)
         self._input = self.pipeline.input
-        # a first filter that takes bytes as they are (demux_http) gets them without a Data event
+        # a first filter that takes bytes as they are (demux_http) gets them without a Data event,
+        # from the connection itself (see Connection.attach); its on_bytes reports its own errors
         filters = self.pipeline.filters
-        self._bytes: Callable[[bytes], None] | None = (
+        self.take_bytes: Callable[[bytes], None] | None = (
             getattr(filters[0], "on_bytes", None) if filters else None
         )
         try:
@@ -71,7 +81,7 @@ class InboundSession:
     # -- from the connection ------------------------------------------------------------------
     def on_data(self, data: bytes) -> None:
         try:
-            take = self._bytes
+            take = self.take_bytes
             if take is not None:
                 take(data)
             else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 from ..codec.http1 import RequestHead
 from ..core import Context
@@ -23,7 +23,7 @@ FORMATS = ("combined", "json")
 
 #: responses written, by status: the three digits as bytes (cheap to take from an encoded head)
 #: or the number, whichever the writer has at hand
-COUNTS: Counter[bytes | int] = Counter()
+COUNTS: defaultdict[bytes | int, int] = defaultdict(int)  # not a Counter: += costs a third less
 
 
 def count(status: bytes | int) -> None:

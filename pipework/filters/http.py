@@ -355,14 +355,18 @@ class DemuxHTTP(Filter):
 
     # -- requests in ------------------------------------------------------------------------------
     def on_bytes(self, data: bytes) -> None:
-        """The connection's bytes, from the session when this is the first filter."""
-        if self.tunnel is not None:
-            self.process(Data(data))
-        elif not self.closing:
-            try:
-                self.dec.receive_data(data)
-            except RemoteProtocolError as exc:
-                self._refuse(exc)
+        """The connection's bytes, straight from it when this is the first filter (so errors
+        are reported here, as the session would)."""
+        try:
+            if self.tunnel is not None:
+                self.process(Data(data))
+            elif not self.closing:
+                try:
+                    self.dec.receive_data(data)
+                except RemoteProtocolError as exc:
+                    self._refuse(exc)
+        except Exception as exc:
+            self.pipeline.context.fail(exc)
 
     def process(self, evt: Event) -> None:
         tunnel = self.tunnel

@@ -232,6 +232,8 @@ def parse_target(value: Any) -> tuple[str, int]:
 
 #: lengths of the request field names _REQUEST_DROP holds, or ``host``: only those are lowered
 _REQUEST_LOOK = frozenset(len(n) for n in (*_REQUEST_DROP, b"host"))
+#: the start of a request line for the common methods
+_LINE_STARTS = {m: f"{m} ".encode() for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 #: methods whose requests carry no body unless they say so with Content-Length
 _NO_BODY_METHODS = frozenset(("GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"))
 
@@ -243,7 +245,8 @@ def request_head(
     ask for). Hop-by-hop fields are left out; with ``peer`` (a proxy) X-Forwarded-For/-Proto/-Host
     and Via are added, the client's X-Forwarded-For extended. ``trusted`` fields came from our
     own parser, which refuses CR, LF and NUL, so they are not checked again."""
-    line = f"{head.method} {head.target} HTTP/1.1\r\n".encode("latin-1")
+    method = head.method
+    line = (_LINE_STARTS.get(method) or f"{method} ".encode("latin-1")) + head.raw_target + b" HTTP/1.1\r\n"
     if not trusted:
         request_line(head.method, head.target)  # LocalProtocolError for a space, CR, LF or NUL
     lines = [line]

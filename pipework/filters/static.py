@@ -211,7 +211,7 @@ class _StaticCfg:
         self.cache_size = cache_size
         self.max_file = max_file
         self.revalidate = revalidate
-        self.cache: OrderedDict[str, _Entry | None] = OrderedDict()
+        self.cache: OrderedDict[bytes, _Entry | None] = OrderedDict()
         self.used = 0
         self.respond = self._respond
 
@@ -235,8 +235,8 @@ class _StaticCfg:
             return None
         return real
 
-    def _load(self, url_path: str, now: float) -> _Entry | _BigFile | None:
-        path = self._resolve(url_path)
+    def _load(self, url_path: bytes, now: float) -> _Entry | _BigFile | None:
+        path = self._resolve(url_path.decode("latin-1"))
         if path is None:
             return None
         try:
@@ -258,7 +258,7 @@ class _StaticCfg:
                 pass
         return _Entry(path, st, body, siblings, now)
 
-    def lookup(self, url_path: str, now: float) -> _Entry | _BigFile | None:
+    def lookup(self, url_path: bytes, now: float) -> _Entry | _BigFile | None:
         """The entry for ``url_path``, checked against the disk if older than ``revalidate``.
 
         ``now`` is a monotonic time; the LRU order is refreshed when an entry is re-validated
@@ -286,7 +286,7 @@ class _StaticCfg:
                 self._drop(next(iter(self.cache)))
         return loaded
 
-    def _drop(self, key: str) -> None:
+    def _drop(self, key: bytes) -> None:
         entry = self.cache.pop(key, None)
         if entry is not None:
             self.used -= entry.cost
@@ -300,8 +300,8 @@ class _StaticCfg:
             return encode_response(
                 Response(b"Method Not Allowed\n", 405, {"allow": "GET, HEAD"}), date, keep_alive
             )
-        target = head.target
-        q = target.find("?")
+        target = head.raw_target
+        q = target.find(b"?")
         # CLOCK.mono ticks once a second; a shorter revalidate interval needs the real clock
         now = CLOCK.mono if self.revalidate >= 1.0 else time.monotonic()
         path = target if q < 0 else target[:q]

@@ -95,7 +95,17 @@ def _s(v: str | bytes) -> str:
 class RequestHead:
     """A request line and its header fields (see the module docstring)."""
 
-    __slots__ = ("_headers", "_path", "_query", "keep_alive", "method", "raw_headers", "target", "version")
+    __slots__ = (
+        "_headers",
+        "_path",
+        "_query",
+        "_target",
+        "keep_alive",
+        "method",
+        "raw_headers",
+        "raw_target",
+        "version",
+    )
 
     def __init__(
         self,
@@ -111,10 +121,29 @@ class RequestHead:
         self.raw_headers: RawHeaders = raw_headers if raw_headers is not None else []
         self.keep_alive = keep_alive
 
-    # _headers, _path and _query stay unset until asked for: a parser makes heads without them
+    #: the request target as it came (``target`` is the same, decoded as latin-1, on first use)
+    raw_target: bytes
+    # _headers, _path, _query and _target stay unset until asked for: a parser makes heads without
     _headers: Headers
     _path: str
     _query: str
+    _target: str
+
+    @property
+    def target(self) -> str:
+        try:
+            return self._target
+        except AttributeError:
+            t = self._target = self.raw_target.decode("latin-1")
+            return t
+
+    @target.setter
+    def target(self, value: str) -> None:
+        self.raw_target = value.encode("latin-1")
+        self._target = value
+        for name in ("_path", "_query"):
+            if hasattr(self, name):
+                delattr(self, name)
 
     @property
     def headers(self) -> Headers:

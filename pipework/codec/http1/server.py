@@ -295,7 +295,7 @@ class RequestDecoder:
         m = p.get_method()
         head = _new_head(RequestHead)
         head.method = _METHODS.get(m) or m.decode("ascii")
-        head.target = (self._url or b"").decode("latin-1")
+        head.raw_target = self._url or b""
         head.version = version
         head.raw_headers = raw
         self._url = None
