@@ -13,9 +13,17 @@ its pipeline, the codecs, the filters) with no sockets: requests go in through t
 - ``proxy``: ``demux_http().to(proxy(url))``, a GET answered by a pooled upstream connection
   (a stand-in) with the head nginx sends and a 1 KiB body.
 
-System calls are not part of the count (there are none); the kernel's share of a request is what
+The ``served-*`` scenarios count a real server process instead (uvloop, its transports and the
+event loop included), answering one keep-alive client that sends ``GET /f.bin`` with a ``Host``
+field, a request at a time, and compare pipework with the floors in ``bench/bare_http.py``:
+
+- ``served-pipework``: ``pipework serve DIR``;
+- ``served-bare``: ``bare_http.py`` (parses nothing but the end of each request);
+- ``served-fields``: ``bare_http.py --fields`` (takes the target and fields, then does nothing).
+
+System calls are counted on the user side only; the kernel's share of a request is what
 bench/http_static.py and bench/http_proxy.py measure. Usage:
-``bench/instructions.py [static|proxy ...] [--requests N]`` (needs ``apt-get install valgrind``).
+``bench/instructions.py [SCENARIO ...] [--requests N]`` (needs ``apt-get install valgrind``).
 """
 
 from __future__ import annotations
@@ -39,7 +47,9 @@ RESPONSE = (
     b"Last-Modified: Thu, 26 Nov 2026 03:58:10 GMT\r\nConnection: keep-alive\r\n"
     b'ETag: "6b07ae52-400"\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
 )
-SCENARIOS = ("static", "proxy")
+SERVED = ("served-pipework", "served-bare", "served-fields")
+SCENARIOS = ("static", "proxy", *SERVED)
+SERVED_REQUEST = b"GET /f.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 class FakeConn:
@@ -134,6 +144,63 @@ def count(scenario: str, n: int) -> int:
         return int(m.group(1))
 
 
+def server_argv(scenario: str, port: int, www: str) -> list[str]:
+    if scenario == "served-pipework":
+        return [sys.executable, "-m", "pipework", "serve", "--listen", f"127.0.0.1:{port}", www]
+    argv = [sys.executable, str(ROOT / "bench" / "bare_http.py"), str(port), str(Path(www, "f.bin"))]
+    return [*argv, "--fields"] if scenario == "served-fields" else argv
+
+
+def count_served(scenario: str, n: int) -> int:
+    """Instructions executed by a server process (and its children) answering n requests."""
+    import signal
+    import socket
+    import time
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "f.bin").write_bytes(os.urandom(1024))
+        port = free_port()
+        argv = [
+            "env",
+            "PYTHONHASHSEED=0",
+            "valgrind",
+            "--tool=callgrind",
+            "--trace-children=yes",
+            f"--callgrind-out-file={tmp}/cg.%p",
+            *server_argv(scenario, port, tmp),
+        ]
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    conn = socket.create_connection(("127.0.0.1", port), timeout=60)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit(f"{scenario}: the server did not start") from None
+                    time.sleep(0.2)
+            with conn:
+                for _ in range(n):
+                    conn.sendall(SERVED_REQUEST)
+                    got = b""
+                    while not (got.count(b"\r\n\r\n") and len(got) - got.index(b"\r\n\r\n") - 4 >= 1024):
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            raise SystemExit(f"{scenario}: the server closed the connection")
+                        got += chunk
+        finally:
+            proc.send_signal(signal.SIGINT)
+            err = proc.communicate(timeout=120)[1]
+        counts = [int(c) for c in re.findall(r"Collected : (\d+)", err)]
+        if not counts:
+            raise SystemExit(f"{scenario}: valgrind failed:\n{err[-2000:]}")
+        return max(counts)  # the process that served (pipework serve may start helpers)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument(
@@ -157,7 +224,8 @@ def main() -> int:
             print(f"bench: no scenario {scenario!r}; choose from {', '.join(SCENARIOS)}", file=sys.stderr)
             return 2
         small, large = 200, 200 + args.requests
-        per = (count(scenario, large) - count(scenario, small)) / args.requests
+        counter = count_served if scenario in SERVED else count
+        per = (counter(scenario, large) - counter(scenario, small)) / args.requests
         print(f"{scenario:<8} {per:,.0f} instructions per request")
     return 0
 
