@@ -16,6 +16,7 @@ from pipework.codec.http1 import (
     Headers,
     LocalProtocolError,
     Request,
+    RequestDecoder,
     RequestHead,
     Response,
     ResponseHead,
@@ -286,6 +287,22 @@ def test_request_head_splits_the_target_lazily() -> None:
     bare = RequestHead("GET", "/plain")
     assert (bare.path, bare.query, bare.query_params()) == ("/plain", "", {})
     assert repr(bare) == "<RequestHead GET /plain HTTP/1.1>"
+
+
+def test_request_target_as_parsed_and_as_set() -> None:
+    """A parsed head keeps the target's bytes and decodes them on first use; setting the target
+    changes both and the path and query made from the old one."""
+    d = RequestDecoder()
+    d.receive_data(b"GET /caf%C3%A9?a=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    head = d.events[0]
+    assert isinstance(head, RequestHead)
+    assert head.raw_target == b"/caf%C3%A9?a=1"
+    assert (head.target, head.path, head.query) == ("/caf%C3%A9?a=1", "/caf%C3%A9", "a=1")
+    head.target = "/new?b=2"
+    assert (head.raw_target, head.path, head.query) == (b"/new?b=2", "/new", "b=2")
+    assert RequestHead("GET", "/x").raw_target == b"/x"
+    with pytest.raises(UnicodeEncodeError):
+        head.target = "/\u2603"  # a request line is latin-1: refused when set, not when sent
 
 
 def test_request_json_form_query_text() -> None:
