@@ -30,6 +30,35 @@ def progress(test: str, server: str, outcome: Sample | str) -> None:
     print(f"  {test:<8} {server:<9} {line}", file=sys.stderr, flush=True)
 
 
+def rounds(opts: Options, test: str, measure: Callable[[str], Sample]) -> dict[str, Sample | str]:
+    """Each selected server measured ``opts.rounds`` times, the servers taking turns (A B C, A B C,
+    ...), so that a slow spell of the machine falls on all of them; each server's median run by
+    CPU per request is kept, the better of the middle two for an even count (or why it failed,
+    which ends its runs)."""
+    runs: dict[str, list[Sample]] = {server: [] for server in opts.servers}
+    failed: dict[str, str] = {}
+    for _ in range(opts.rounds):
+        for server in opts.servers:
+            if server in failed:
+                continue
+            try:
+                sample = measure(server)
+            except BenchError as exc:
+                failed[server] = str(exc)
+                progress(test, server, failed[server])
+                continue
+            runs[server].append(sample)
+            progress(test, server, sample)
+    out: dict[str, Sample | str] = {}
+    for server, samples in runs.items():
+        if server in failed:
+            out[server] = failed[server]
+        else:
+            samples.sort(key=lambda s: s.cpu_us_per_unit)
+            out[server] = samples[(len(samples) - 1) // 2]
+    return out
+
+
 def result_table(samples: dict[str, Sample | str]) -> Table:
     """One row per server: rate, latency, CPU per request and CPU load."""
     head = ["server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "errors"]
@@ -110,6 +139,9 @@ def parser(doc: str, servers: Sequence[str], tests: Sequence[str], heading: str,
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--duration", type=int, default=10, metavar="SECONDS", help="length of each load run")
     p.add_argument("--quick", action="store_true", help="2 s runs, for smoke testing")
+    p.add_argument("--rounds", type=int, default=1, metavar="N",
+                   help="run every server N times per test, taking turns, and report each one's median "
+                   "run by CPU per request (steadier ratios on a noisy machine; default 1)")
     p.add_argument("--only", type=run.choices(list(servers)), default=list(servers), metavar="SERVERS",
                    help=f"comma-separated servers to run (default: {','.join(servers)})")
     p.add_argument("--tests", type=run.choices(list(tests)), default=list(tests), metavar="TESTS",
@@ -140,11 +172,18 @@ def main(args: argparse.Namespace, needed: Callable[[Options], set[str]],
          report: Report) -> int:
     """Run a benchmark from its parsed command line; the exit status (0, 1 if a run failed, 2 if
     a tool or core is missing, 130 on Ctrl-C)."""
-    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
+    if args.rounds < 1:
+        print("bench: --rounds must be at least 1", file=sys.stderr)
+        return 2
+    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu,
+                   args.rounds)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind and stop servers on SIGTERM too
     try:
         preflight(opts, needed(opts))
         env = environment(opts)
+        if opts.rounds > 1:
+            env.append(f"rounds: {opts.rounds} runs of each server per test, taking turns; "
+                       "each server's median run by CPU per request is shown")
         results = run_all(opts)
         env.append(f"load average at end: {run.loadavg()}")
     except BenchError as exc:

@@ -193,19 +193,14 @@ def measure(test: Test, server: str, backend: int, body: bytes, opts: Options, w
 def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
     """Run one test against every selected server, sharing one nginx backend on the load core."""
     backend = run.free_port()
-    results: dict[str, Sample | str] = {}
     name = f"backend-{test.name}"
     with run.running(name, run.nginx_backend(backend, work), opts.load_cpu, backend, work):
         status, body = get(backend)
         if status != 200 or len(body) != run.BODY_SIZE:
             raise BenchError(f"the backend answered {status} with {len(body)} bytes, not 200 with 1 KiB")
-        for server in opts.servers:
-            try:
-                results[server] = measure(test, server, backend, body, opts, work)
-            except BenchError as exc:
-                results[server] = str(exc)
-            http_bench.progress(test.name, server, results[server])
-    return results
+        return http_bench.rounds(
+            opts, test.name, lambda server: measure(test, server, backend, body, opts, work)
+        )
 
 
 def run_all(opts: Options) -> Results:

@@ -174,13 +174,9 @@ def run_all(opts: Options) -> Results:
         files = write_files(work / "www")
         for name in opts.tests:
             test = TESTS[name]
-            results[name] = {}
-            for server in opts.servers:
-                try:
-                    results[name][server] = measure(test, server, opts, work, files[test.file])
-                except BenchError as exc:
-                    results[name][server] = str(exc)
-                http_bench.progress(name, server, results[name][server])
+            results[name] = http_bench.rounds(
+                opts, name, lambda server: measure(test, server, opts, work, files[test.file])  # noqa: B023
+            )
     return results
 
 

@@ -398,6 +398,7 @@ class Options:
     tests: list[str]
     server_cpu: int
     load_cpu: int
+    rounds: int = 1  # runs of each server per test, interleaved; the median one is reported
 
 
 Results = dict[str, dict[str, Sample | str]]  # test -> server -> sample, or why it failed
