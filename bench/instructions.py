@@ -19,7 +19,9 @@ field, a request at a time, and compare pipework with the floors in ``bench/bare
 
 - ``served-pipework``: ``pipework serve DIR``;
 - ``served-bare``: ``bare_http.py`` (parses nothing but the end of each request);
-- ``served-fields``: ``bare_http.py --fields`` (takes the target and fields, then does nothing).
+- ``served-fields``: ``bare_http.py --fields`` (takes the target and fields, then does nothing);
+- ``proxied-pipework`` and ``proxied-bare``: ``pipework reverse-proxy`` and ``bare_proxy.py`` in
+  front of ``bare_http.py`` (not counted), which answers with the 1 KiB file.
 
 System calls are counted on the user side only; the kernel's share of a request is what
 bench/http_static.py and bench/http_proxy.py measure. Usage:
@@ -29,12 +31,16 @@ bench/http_static.py and bench/http_proxy.py measure. Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections import deque
 from pathlib import Path
 
@@ -47,7 +53,7 @@ RESPONSE = (
     b"Last-Modified: Thu, 26 Nov 2026 03:58:10 GMT\r\nConnection: keep-alive\r\n"
     b'ETag: "6b07ae52-400"\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
 )
-SERVED = ("served-pipework", "served-bare", "served-fields")
+SERVED = ("served-pipework", "served-bare", "served-fields", "proxied-pipework", "proxied-bare")
 SCENARIOS = ("static", "proxy", *SERVED)
 SERVED_REQUEST = b"GET /f.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -144,25 +150,52 @@ def count(scenario: str, n: int) -> int:
         return int(m.group(1))
 
 
-def server_argv(scenario: str, port: int, www: str) -> list[str]:
+def server_argv(scenario: str, port: int, www: str, backend: int) -> list[str]:
     if scenario == "served-pipework":
         return [sys.executable, "-m", "pipework", "serve", "--listen", f"127.0.0.1:{port}", www]
+    if scenario == "proxied-pipework":
+        return [
+            sys.executable,
+            "-m",
+            "pipework",
+            "reverse-proxy",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--to",
+            f"http://127.0.0.1:{backend}",
+        ]
+    if scenario == "proxied-bare":
+        return [sys.executable, str(ROOT / "bench" / "bare_proxy.py"), str(port), str(backend)]
     argv = [sys.executable, str(ROOT / "bench" / "bare_http.py"), str(port), str(Path(www, "f.bin"))]
     return [*argv, "--fields"] if scenario == "served-fields" else argv
 
 
+def connect(port: int, proc: subprocess.Popen[str] | None, what: str) -> socket.socket:
+    """A connection to 127.0.0.1:port, waiting (up to 2 minutes) for the server to listen."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=60)
+        except OSError:
+            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+                raise SystemExit(f"{what}: the server did not start") from None
+            time.sleep(0.2)
+
+
 def count_served(scenario: str, n: int) -> int:
     """Instructions executed by a server process (and its children) answering n requests."""
-    import signal
-    import socket
-    import time
-
     sys.path.insert(0, str(ROOT / "bench"))
     from run import free_port
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         Path(tmp, "f.bin").write_bytes(os.urandom(1024))
-        port = free_port()
+        port, backend = free_port(), 0
+        if scenario.startswith("proxied-"):  # the backend runs natively: it is not counted
+            backend = free_port()
+            argv = [sys.executable, str(ROOT / "bench" / "bare_http.py"), str(backend), f"{tmp}/f.bin"]
+            up = stack.enter_context(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+            stack.callback(up.kill)
+            connect(backend, up, "the backend").close()
         argv = [
             "env",
             "PYTHONHASHSEED=0",
@@ -170,20 +203,11 @@ def count_served(scenario: str, n: int) -> int:
             "--tool=callgrind",
             "--trace-children=yes",
             f"--callgrind-out-file={tmp}/cg.%p",
-            *server_argv(scenario, port, tmp),
+            *server_argv(scenario, port, tmp, backend),
         ]
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    conn = socket.create_connection(("127.0.0.1", port), timeout=60)
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"{scenario}: the server did not start") from None
-                    time.sleep(0.2)
-            with conn:
+            with connect(port, proc, scenario) as conn:
                 for _ in range(n):
                     conn.sendall(SERVED_REQUEST)
                     got = b""
