@@ -770,7 +770,7 @@ class DemuxHTTP(Filter):
             e.length = next((v for k, v in fields if k.lower() == b"content-length"), None)
             e.has_date = any(k.lower() == b"date" for k, _ in fields)
             header_block(fields)  # CR, LF or NUL in a field: LocalProtocolError
-        parts = [b"HTTP/1.1 %d %s\r\n" % (e.status, e.reason.encode("latin-1"))]
+        parts = [status_line(e.status, e.reason)]
         if fwd:
             parts += (b"\r\n".join(fwd), b"\r\n")
         if not e.has_date:

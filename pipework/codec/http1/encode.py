@@ -17,6 +17,11 @@ _REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPSta
 _STATUS_LINES: dict[int, bytes] = {
     code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in _REASONS.items()
 }
+#: the status lines made once, by (code, reason): the standard ones, and ones seen since (bounded)
+_LINES_BY_REASON: dict[tuple[int, str], bytes] = {
+    (s.value, s.phrase): _STATUS_LINES[s.value] for s in HTTPStatus
+}
+_MAX_LINES_BY_REASON = 512
 _BAD = frozenset(b"\r\n\x00")
 
 
@@ -25,14 +30,22 @@ def reason(status: int) -> str:
 
 
 def status_line(status: int, reason: str | None = None) -> bytes:
+    """``HTTP/1.1 <status> <reason>\r\n``; the standard reason when none is given."""
     if reason is None:
         line = _STATUS_LINES.get(status)
         if line is not None:
             return line
         reason = ""
+    else:
+        line = _LINES_BY_REASON.get((status, reason))
+        if line is not None:
+            return line
     if not 100 <= status <= 999:
         raise LocalProtocolError(f"status {status} is not a three-digit code")
-    return b"HTTP/1.1 %d %s\r\n" % (status, _clean(reason.encode("latin-1")))
+    line = b"HTTP/1.1 %d %s\r\n" % (status, _clean(reason.encode("latin-1")))
+    if len(_LINES_BY_REASON) < _MAX_LINES_BY_REASON:
+        _LINES_BY_REASON[(status, reason)] = line
+    return line
 
 
 def _clean(v: bytes) -> bytes:

@@ -81,6 +81,16 @@ def test_status_line_with_own_reason() -> None:
     assert status_line(599, "Caf\xe9") == b"HTTP/1.1 599 Caf\xe9\r\n"
     assert reason(418) == "I'm a Teapot"
     assert reason(299) == ""
+    # made once and kept (the standard ones from the start), the same bytes each time after
+    assert status_line(200, "OK") is status_line(200)
+    assert status_line(200, "Fine") is status_line(200, "Fine")
+    for bad in ("OK\r\nX: 1", "Fine\n"):  # a refused reason is not kept either
+        with pytest.raises(LocalProtocolError):
+            status_line(200, bad)
+        with pytest.raises(LocalProtocolError):
+            status_line(200, bad)
+    with pytest.raises(LocalProtocolError):
+        status_line(1000, "Fine")
 
 
 @pytest.mark.parametrize("status", [0, 99, 1000, -200])
