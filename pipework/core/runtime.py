@@ -85,6 +85,18 @@ class _TaskRun:
         self.pipelines.clear()
 
 
+def idle_timeout(spec: ListenSpec) -> float:
+    """The listen()'s idle timeout, or the default of its protocol: 60 s for UDP sessions, the
+    first filter's own for TCP (demux_http: an HTTP keep-alive timeout), else none."""
+    o = spec.options
+    if "idle_timeout" in o:
+        return float(o["idle_timeout"])
+    if spec.protocol == "udp":
+        return 60.0
+    ts = spec.layout.templates
+    return float(getattr(ts[0].cfg, "default_idle_timeout", 0.0)) if ts else 0.0
+
+
 class Worker:
     """Serves one program in this process; see the module docstring."""
 
@@ -134,7 +146,7 @@ class Worker:
                 spec.host,
                 spec.port,
                 factory,
-                idle_timeout=o.get("idle_timeout", 60.0),
+                idle_timeout=idle_timeout(spec),
                 max_connections=o.get("max_connections", 0),
                 reuse_port=self.reuse_port,
             )
@@ -144,7 +156,7 @@ class Worker:
             factory,
             backlog=o.get("backlog", 1024),
             max_connections=o.get("max_connections", 0),
-            idle_timeout=o.get("idle_timeout", 0.0),
+            idle_timeout=idle_timeout(spec),
             read_timeout=o.get("read_timeout", 0.0),
             reuse_port=self.reuse_port,
             lingering_timeout=o.get("lingering_timeout", LINGERING_TIMEOUT),
@@ -183,7 +195,7 @@ class Worker:
                 kept.factory = self._factory(spec.layout, spec.protocol)
                 o = spec.options
                 kept.max_connections = o.get("max_connections", 0)
-                kept.idle_timeout = o.get("idle_timeout", 60.0 if spec.protocol == "udp" else 0.0)
+                kept.idle_timeout = idle_timeout(spec)
                 if isinstance(kept, TcpListener):
                     kept.read_timeout = o.get("read_timeout", 0.0)
                     kept.lingering_timeout = o.get("lingering_timeout", LINGERING_TIMEOUT)

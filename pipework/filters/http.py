@@ -118,8 +118,16 @@ class _Slot:
         self.exchange: Any = None
 
 
+#: a connection under demux_http quiet both ways this long is closed, unless its listen() sets
+#: ``idle_timeout`` (nginx's keepalive_timeout is 75 s too)
+DEFAULT_IDLE_TIMEOUT = 75.0
+
+
 class _DemuxCfg:
     __slots__ = ("access_log", "forwarder", "layout", "limits", "responder")
+
+    #: the listener's idle timeout when the listen() gives none (see Runtime._new_listener)
+    default_idle_timeout = DEFAULT_IDLE_TIMEOUT
 
     def __init__(self, layout: Layout | None, limits: dict[str, int], access_log: str | None = None) -> None:
         self.layout = layout

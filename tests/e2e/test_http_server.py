@@ -627,3 +627,31 @@ def test_limits_let_requests_at_the_limit_through(ports: SimpleNamespace, kind: 
         got = c.recv_until(3)
     assert [r.status for r in got] == [200, 404, 200]
     assert json.loads(got[0].body)["size"] == 4096
+
+
+def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) -> None:
+    """A kept-alive connection quiet for the listener's idle timeout is closed (demux_http's own
+    default is 75 s, too long to wait for here: tests/unit/core/test_script.py checks it)."""
+    (tmp_path / "a.txt").write_text("a")
+    port = free_port()
+    script = tmp_path / "idle.py"
+    script.write_text(
+        "import pipework as pw\n"
+        f"site = pw.pipeline(lambda p: p.demux_http().to(lambda q: q.serve_files({str(tmp_path)!r})))\n"
+        f"pw.listen('127.0.0.1:{port}', site, idle_timeout=0.5)\n"
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        for _ in range(2):  # requests in between keep it open
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while not got.endswith(b"\r\n\r\na"):
+                chunk = s.recv(4096)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.3)
+        t0 = time.monotonic()
+        assert s.recv(1) == b""
+        assert 0.1 < time.monotonic() - t0 < 3

@@ -8,6 +8,7 @@ import pytest
 
 import pipework as pw
 from pipework.core.callback import adapt
+from pipework.core.runtime import idle_timeout
 from pipework.core.script import ScriptError, load_file
 
 
@@ -30,6 +31,20 @@ def test_declarations_are_collected(tmp_path: Path) -> None:
     ]
     assert [t.when for t in prog.tasks] == [1.5]
     assert prog.exits == [print]
+
+
+def test_idle_timeout_defaults(tmp_path: Path) -> None:
+    """A listen() without idle_timeout gets its protocol's: HTTP (a layout that starts with
+    demux_http) 75 s, like nginx's keepalive_timeout; raw TCP none; UDP sessions 60 s."""
+    prog = load(
+        tmp_path,
+        "import pipework as pw\n"
+        f"web = pw.pipeline(lambda p: p.demux_http().to(lambda q: q.serve_files({str(tmp_path)!r})))\n"
+        "raw = pw.pipeline(lambda p: p)\n"
+        "pw.listen(1, web)\npw.listen(2, web, idle_timeout=3)\npw.listen(3, web, idle_timeout=0)\n"
+        "pw.listen(4, raw)\npw.listen(5, raw, protocol='udp')\n",
+    )
+    assert [idle_timeout(s) for s in prog.listens] == [75.0, 3.0, 0.0, 0.0, 60.0]  # type: ignore[attr-defined]
 
 
 def test_error_deep_in_pipework_points_at_the_script_line(tmp_path: Path) -> None:
