@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -144,6 +145,15 @@ class Pipework:
             os.unlink(self.log.name)
         except OSError:
             pass
+
+
+def run_script(pipework: Any, path: Path, text: str) -> Pipework:
+    """Write ``text`` to ``path``, run it with ``pipework run`` (the fixture of that name) and wait
+    until it listens."""
+    path.write_text(text)
+    p: Pipework = pipework("run", str(path))
+    p.wait_log("listening on tcp")
+    return p
 
 
 def serve_listeners(directory: Path, script: str, listeners: Iterable[str]) -> Iterator[SimpleNamespace]:

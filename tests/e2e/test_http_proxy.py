@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import free_port, require, wait_port
+from helpers import free_port, require, run_script, wait_port
 from peers import TcpServer
 
 ECHO = (
@@ -82,14 +82,13 @@ def start_proxy(  # type: ignore[no-untyped-def]
     port = free_port()
     args = ", ".join(f"{k}={v!r}" for k, v in opts.items())
     before = "" if route == "direct" else ".on_start(lambda: None)"
-    script = tmp_path / "proxy.py"
-    script.write_text(
+    p = run_script(
+        pipework,
+        tmp_path / "proxy.py",
         "import pipework as pw\n"
         f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
-        f"    lambda p: p{before}.proxy({target!r}{', ' + args if args else ''}))))\n"
+        f"    lambda p: p{before}.proxy({target!r}{', ' + args if args else ''}))))\n",
     )
-    p = pipework("run", str(script))
-    p.wait_log("listening on tcp")
     return p, port
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httptools
 import pytest
-from helpers import REQUIRE_ALL, Pipework, free_port, require, serve_listeners
+from helpers import REQUIRE_ALL, Pipework, free_port, require, run_script, serve_listeners
 
 TIMEOUT = 5.0
 
@@ -634,14 +634,13 @@ def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) 
     default is 75 s, too long to wait for here: tests/unit/core/test_script.py checks it)."""
     (tmp_path / "a.txt").write_text("a")
     port = free_port()
-    script = tmp_path / "idle.py"
-    script.write_text(
+    run_script(
+        pipework,
+        tmp_path / "idle.py",
         "import pipework as pw\n"
         f"site = pw.pipeline(lambda p: p.demux_http().to(lambda q: q.serve_files({str(tmp_path)!r})))\n"
-        f"pw.listen('127.0.0.1:{port}', site, idle_timeout=0.5)\n"
+        f"pw.listen('127.0.0.1:{port}', site, idle_timeout=0.5)\n",
     )
-    p = pipework("run", str(script))
-    p.wait_log("listening on tcp")
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
         for _ in range(2):  # requests in between keep it open
             s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
