@@ -121,18 +121,28 @@ class _Slot:
 #: a connection under demux_http quiet both ways this long is closed, unless its listen() sets
 #: ``idle_timeout`` (nginx's keepalive_timeout is 75 s too)
 DEFAULT_IDLE_TIMEOUT = 75.0
+#: a request head that is not whole this long after it began gets 408 (nginx's
+#: client_header_timeout): a client trickling bytes cannot hold a connection forever
+DEFAULT_HEADER_TIMEOUT = 60.0
 
 
 class _DemuxCfg:
-    __slots__ = ("access_log", "forwarder", "layout", "limits", "responder")
+    __slots__ = ("access_log", "forwarder", "header_timeout", "layout", "limits", "responder")
 
-    #: the listener's idle timeout when the listen() gives none (see Runtime._new_listener)
+    #: the listener's idle timeout when the listen() gives none (see runtime.idle_timeout)
     default_idle_timeout = DEFAULT_IDLE_TIMEOUT
 
-    def __init__(self, layout: Layout | None, limits: dict[str, int], access_log: str | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout | None,
+        limits: dict[str, int],
+        access_log: str | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    ) -> None:
         self.layout = layout
         self.limits = limits
         self.access_log = access_log
+        self.header_timeout = header_timeout
         self.responder: Any = None
         self.forwarder: Any = None
         if layout is not None:
@@ -242,6 +252,7 @@ class DemuxHTTP(Filter):
     """See the module docstring. It is the request decoder's sink: requests arrive as calls."""
 
     __slots__ = (
+        "_head_timer",
         "_hold",
         "_out_hold",
         "_send",
@@ -279,6 +290,7 @@ class DemuxHTTP(Filter):
         self.closing = False  # no more requests will be read
         self.ended = False  # StreamEnd sent
         self._hold = False
+        self._head_timer: Any = None  # the header timeout of a head that came in several reads
         #: bytes out: a Data event, or straight to the connection when it is next (see ``start``)
         self._send: Callable[[bytes], None] = self._send_event
         CLOCK.ensure()
@@ -369,12 +381,26 @@ class DemuxHTTP(Filter):
             if self.tunnel is not None:
                 self.process(Data(data))
             elif not self.closing:
+                dec = self.dec
                 try:
-                    self.dec.receive_data(data)
+                    dec.receive_data(data)
                 except RemoteProtocolError as exc:
                     self._refuse(exc)
+                    return
+                if dec.reading_head:  # a head cut across reads: it has header_timeout to end
+                    if self._head_timer is None and self.cfg.header_timeout > 0:
+                        self._head_timer = running_loop().call_later(self.cfg.header_timeout, self._head_late)
+                elif self._head_timer is not None:
+                    self._head_timer.cancel()
+                    self._head_timer = None
         except Exception as exc:
             self.pipeline.context.fail(exc)
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self.dec.reading_head and not self.closing:
+            t = self.cfg.header_timeout
+            self._refuse(RemoteProtocolError(f"the request head was not whole within {t:g} s", 408))
 
     def process(self, evt: Event) -> None:
         tunnel = self.tunnel
@@ -894,6 +920,9 @@ class DemuxHTTP(Filter):
             self._out(StreamEnd())
 
     def close(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         self.deferred.clear()
         slot, self.pumping = self.pumping, None
         if slot is not None and slot.stream is not None and slot.stream.fd >= 0:
@@ -994,14 +1023,22 @@ class ServeHTTP(Filter):
 
 
 def demux_http(
-    self: Builder, target: LayoutLike | None = None, *, access_log: str | None = None, **limits: int
+    self: Builder,
+    target: LayoutLike | None = None,
+    *,
+    access_log: str | None = None,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    **limits: int,
 ) -> Builder:
     """Serve HTTP/1.1 on this stream: one sub-pipeline per request (see the module docstring).
 
     ``access_log`` is None (every response is still counted, see ``pw.http_status_counts()``),
-    ``"combined"`` or ``"json"`` (lines to the ``pipework.access`` logger). Limits (keyword
-    arguments): ``max_uri``, ``max_header_bytes``, ``max_headers``, ``max_body``.
+    ``"combined"`` or ``"json"`` (lines to the ``pipework.access`` logger). ``header_timeout``:
+    seconds a request head may take to arrive once it has begun, then 408 (0: no limit).
+    Limits (keyword arguments): ``max_uri``, ``max_header_bytes``, ``max_headers``, ``max_body``.
     """
+    if isinstance(header_timeout, bool) or not isinstance(header_timeout, (int, float)) or header_timeout < 0:
+        raise ValueError(f"demux_http(): header_timeout must be seconds (0: none), not {header_timeout!r}")
     if access_log is not None and access_log not in accesslog.FORMATS:
         raise ValueError(f"demux_http(): access_log must be one of {', '.join(accesslog.FORMATS)} or None")
     for name, value in limits.items():
@@ -1010,7 +1047,7 @@ def demux_http(
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"demux_http(): {name} must be a positive number of bytes, not {value!r}")
     layout = None if target is None else as_layout(target)
-    cfg = _DemuxCfg(layout, limits, access_log)
+    cfg = _DemuxCfg(layout, limits, access_log, float(header_timeout))
     return self.add("demux_http", DemuxHTTP, cfg, 0 if layout is not None else 1)
 
 

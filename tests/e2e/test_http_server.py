@@ -654,3 +654,31 @@ def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) 
         t0 = time.monotonic()
         assert s.recv(1) == b""
         assert 0.1 < time.monotonic() - t0 < 3
+
+
+def test_a_request_head_that_trickles_in_gets_408(pipework: Any, tmp_path: Path) -> None:
+    """header_timeout counts from the first byte of a head: a head sent in pieces within it is
+    served; one still unfinished after it gets 408 and the connection closes."""
+    (tmp_path / "a.txt").write_text("a")
+    port = free_port()
+    run_script(
+        pipework,
+        tmp_path / "slow.py",
+        "import pipework as pw\n"
+        f"files = pw.pipeline(lambda q: q.serve_files({str(tmp_path)!r}))\n"
+        "site = pw.pipeline(lambda p: p.demux_http(header_timeout=0.5).to(files))\n"
+        f"pw.listen('127.0.0.1:{port}', site)\n",
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET /a.txt HTTP/1.1\r\n")
+        time.sleep(0.2)
+        s.sendall(b"Host: x\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
+        s.sendall(b"GET /a.txt HTTP/1.1\r\nHo")  # and no more
+        t0 = time.monotonic()
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 408 "), got
+        assert b"connection: close" in got.lower()
+        assert 0.3 < time.monotonic() - t0 < 3

@@ -149,6 +149,7 @@ class RequestDecoder:
         "max_header_bytes",
         "max_headers",
         "max_uri",
+        "reading_head",
         "upgraded",
         "upgrading",
     )
@@ -173,6 +174,8 @@ class RequestDecoder:
         self._sink_message = self._sink.on_message
         self._head: RequestHead | None = None  # finished, held until its body or its end
         self._eager = sink is None  # the events list gets each head as soon as it is parsed
+        #: a request has begun and its head is not over (a server's header timeout runs meanwhile)
+        self.reading_head = False
         self.upgraded = False
         #: the request just parsed asks to leave HTTP (CONNECT, or Upgrade with Connection: upgrade)
         self.upgrading = False
@@ -237,7 +240,7 @@ class RequestDecoder:
 
     # -- llhttp callbacks (state is reset at the end of each request, not at its start) -----------
     def on_message_begin(self) -> None:
-        self._in_message = self._progress = True
+        self._in_message = self._progress = self.reading_head = True
 
     def on_url(self, url: bytes) -> None:
         u = self._url = url if self._url is None else self._url + url
@@ -271,6 +274,7 @@ class RequestDecoder:
                 self.expect_continue = True
 
     def on_headers_complete(self) -> None:
+        self.reading_head = False
         raw = self._raw
         if len(raw) > self.max_headers:
             raise RemoteProtocolError(f"over {self.max_headers} header fields", 431)

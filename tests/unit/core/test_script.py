@@ -109,3 +109,19 @@ def test_registering_a_filter_name_twice_from_elsewhere_is_refused() -> None:
         pw.register(connect=connect)
     with pytest.raises(ValueError, match="builder method of its own"):
         pw.register(to=connect)
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        ("p.demux_http(header_timeout=-1)", "header_timeout must be seconds"),
+        ("p.demux_http(header_timeout='60')", "header_timeout must be seconds"),
+        ("p.demux_http(max_uri=0)", "max_uri must be a positive number"),
+        ("p.demux_http(max_url=10)", "unknown limit 'max_url'"),
+        ("p.demux_http(access_log='apache')", "access_log must be one of"),
+    ],
+)
+def test_demux_http_settings_are_checked_at_load(tmp_path: Path, call: str, error: str) -> None:
+    with pytest.raises(ScriptError, match=error) as info:
+        load(tmp_path, f"import pipework as pw\n\npw.listen(80, pw.pipeline(lambda p: {call}))\n")
+    assert info.value.lineno == 3
