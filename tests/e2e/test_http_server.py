@@ -629,18 +629,26 @@ def test_limits_let_requests_at_the_limit_through(ports: SimpleNamespace, kind: 
     assert json.loads(got[0].body)["size"] == 4096
 
 
-def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) -> None:
-    """A kept-alive connection quiet for the listener's idle timeout is closed (demux_http's own
-    default is 75 s, too long to wait for here: tests/unit/core/test_script.py checks it)."""
+def serve_a_file(pipework: Any, tmp_path: Path, demux: str = "", listen: str = "") -> int:
+    """A pipework process serving ``/a.txt`` (one byte, ``a``) with these extra arguments to
+    demux_http() and listen(); its port."""
     (tmp_path / "a.txt").write_text("a")
     port = free_port()
     run_script(
         pipework,
-        tmp_path / "idle.py",
+        tmp_path / "site.py",
         "import pipework as pw\n"
-        f"site = pw.pipeline(lambda p: p.demux_http().to(lambda q: q.serve_files({str(tmp_path)!r})))\n"
-        f"pw.listen('127.0.0.1:{port}', site, idle_timeout=0.5)\n",
+        f"files = pw.pipeline(lambda q: q.serve_files({str(tmp_path)!r}))\n"
+        f"site = pw.pipeline(lambda p: p.demux_http({demux}).to(files))\n"
+        f"pw.listen('127.0.0.1:{port}', site, {listen})\n",
     )
+    return port
+
+
+def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) -> None:
+    """A kept-alive connection quiet for the listener's idle timeout is closed (demux_http's own
+    default is 75 s, too long to wait for here: tests/unit/core/test_script.py checks it)."""
+    port = serve_a_file(pipework, tmp_path, listen="idle_timeout=0.5")
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
         for _ in range(2):  # requests in between keep it open
             s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -659,16 +667,7 @@ def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) 
 def test_a_request_head_that_trickles_in_gets_408(pipework: Any, tmp_path: Path) -> None:
     """header_timeout counts from the first byte of a head: a head sent in pieces within it is
     served; one still unfinished after it gets 408 and the connection closes."""
-    (tmp_path / "a.txt").write_text("a")
-    port = free_port()
-    run_script(
-        pipework,
-        tmp_path / "slow.py",
-        "import pipework as pw\n"
-        f"files = pw.pipeline(lambda q: q.serve_files({str(tmp_path)!r}))\n"
-        "site = pw.pipeline(lambda p: p.demux_http(header_timeout=0.5).to(files))\n"
-        f"pw.listen('127.0.0.1:{port}', site)\n",
-    )
+    port = serve_a_file(pipework, tmp_path, demux="header_timeout=0.5")
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
         s.sendall(b"GET /a.txt HTTP/1.1\r\n")
         time.sleep(0.2)
