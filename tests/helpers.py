@@ -156,6 +156,17 @@ def run_script(pipework: Any, path: Path, text: str) -> Pipework:
     return p
 
 
+def get_small(sock: socket.socket, path: str, body: bytes) -> bytes:
+    """Send a keep-alive GET of ``path`` on ``sock`` and read the answer, which ends with ``body``."""
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    got = b""
+    while not got.endswith(b"\r\n\r\n" + body):
+        chunk = sock.recv(4096)
+        assert chunk, got
+        got += chunk
+    return got
+
+
 def serve_listeners(directory: Path, script: str, listeners: Iterable[str]) -> Iterator[SimpleNamespace]:
     """For a module-scoped fixture: run ``script`` (a template with a ``{name}`` per listener,
     each filled with a free port) in one pipework process, yield the ports by name and ``proc``,

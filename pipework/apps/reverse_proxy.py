@@ -10,10 +10,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import pipework as pw
+from pipework.filters.http import DEFAULT_IDLE_TIMEOUT
 
 
 def declare(
-    listen: str, targets: Sequence[str], *, connect_timeout: float = 10.0, read_timeout: float = 60.0
+    listen: str,
+    targets: Sequence[str],
+    *,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> None:
     """Declare the listener; call while a program is being loaded."""
     if len(targets) == 1:
@@ -28,4 +34,5 @@ def declare(
                 lambda p: p.proxy(target, connect_timeout=connect_timeout, read_timeout=read_timeout)
             )
         ),
+        idle_timeout=idle_timeout,
     )

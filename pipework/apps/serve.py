@@ -7,6 +7,7 @@ only fills in the directory, the address and the cache settings.
 from __future__ import annotations
 
 import pipework as pw
+from pipework.filters.http import DEFAULT_IDLE_TIMEOUT
 
 
 def declare(
@@ -16,9 +17,10 @@ def declare(
     cache_size: int = 64 * 1024 * 1024,
     max_file: int = 4 * 1024 * 1024,
     revalidate: float = 1.0,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> None:
     """Declare the listener; call while a program is being loaded."""
     site = pw.pipeline(
         lambda p: p.serve_files(root, cache_size=cache_size, max_file=max_file, revalidate=revalidate)
     )
-    pw.listen(listen, pw.pipeline(lambda p: p.demux_http(site)))
+    pw.listen(listen, pw.pipeline(lambda p: p.demux_http(site)), idle_timeout=idle_timeout)

@@ -11,6 +11,7 @@ import pipework
 
 from ..core.runtime import Worker
 from ..core.script import Program, ScriptError, load_file, run_declarations
+from ..filters.http import DEFAULT_IDLE_TIMEOUT
 from ..net.loop import LOOPS, raise_fd_limit
 from ..net.loop import run as run_loop
 from . import logs
@@ -165,6 +166,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest wait for the next bytes of a response (default 60)",
     )
+    _idle_timeout(rp)
     _common(rp)
 
     serve = sub.add_parser(
@@ -199,8 +201,20 @@ def parser() -> argparse.ArgumentParser:
         metavar="KiB",
         help="larger files are read from disk for each request (default 4096)",
     )
+    _idle_timeout(serve)
     _common(serve)
     return ap
+
+
+def _idle_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a client connection quiet both ways this long (default {DEFAULT_IDLE_TIMEOUT:g}; 0: "
+        "never)",
+    )
 
 
 def _serve(loader: Callable[[], Program], args: argparse.Namespace, first: Program, watch: str | None) -> int:
@@ -328,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.targets,
                 connect_timeout=args.connect_timeout,
                 read_timeout=args.read_timeout,
+                idle_timeout=args.idle_timeout,
             ),
         )
 
@@ -344,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cache_size=args.cache_size << 20,
                 max_file=args.max_file << 10,
                 revalidate=args.revalidate,
+                idle_timeout=args.idle_timeout,
             ),
         )
     return 2

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, free_port, require, require_root_netns
+from helpers import ROOT, free_port, get_small, require, require_root_netns
 from peers import TcpServer, echo, roundtrip
 
 import pipework
@@ -73,6 +73,26 @@ def test_serve_a_directory(pipework, tmp_path: Path) -> None:
     bad = run_cli("serve", str(tmp_path / "missing"))
     assert bad.returncode == 1
     assert "is not a directory" in bad.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "reverse-proxy"])
+def test_idle_timeout_option(pipework, tmp_path: Path, command: str) -> None:
+    """--idle-timeout closes a kept-alive client connection left quiet (the default is 75 s)."""
+    (tmp_path / "a.txt").write_text("a")
+    port = free_port()
+    if command == "serve":
+        p = pipework("serve", str(tmp_path), "--listen", f"127.0.0.1:{port}", "--idle-timeout", "0.5")
+    else:  # in front of a `pipework serve` of the same directory
+        backend = free_port()
+        pipework("serve", str(tmp_path), "--listen", f"127.0.0.1:{backend}").wait_log("listening on tcp")
+        p = pipework("reverse-proxy", "--listen", f"127.0.0.1:{port}", "--to", f"http://127.0.0.1:{backend}",
+                     "--idle-timeout", "0.5")
+    p.wait_log("listening on tcp")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        assert get_small(c, "/a.txt", b"a").startswith(b"HTTP/1.1 200 ")
+        t0 = time.monotonic()
+        assert c.recv(1) == b""
+        assert 0.3 < time.monotonic() - t0 < 3
 
 
 def test_json_logs(pipework) -> None:

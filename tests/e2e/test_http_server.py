@@ -20,7 +20,7 @@ from typing import Any
 
 import httptools
 import pytest
-from helpers import REQUIRE_ALL, Pipework, free_port, require, run_script, serve_listeners
+from helpers import REQUIRE_ALL, Pipework, free_port, get_small, require, run_script, serve_listeners
 
 TIMEOUT = 5.0
 
@@ -651,13 +651,7 @@ def test_an_idle_keep_alive_connection_is_closed(pipework: Any, tmp_path: Path) 
     port = serve_a_file(pipework, tmp_path, listen="idle_timeout=0.5")
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
         for _ in range(2):  # requests in between keep it open
-            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
-            got = b""
-            while not got.endswith(b"\r\n\r\na"):
-                chunk = s.recv(4096)
-                assert chunk, got
-                got += chunk
-            assert got.startswith(b"HTTP/1.1 200 ")
+            assert get_small(s, "/a.txt", b"a").startswith(b"HTTP/1.1 200 ")
             time.sleep(0.3)
         t0 = time.monotonic()
         assert s.recv(1) == b""
