@@ -55,10 +55,11 @@ from ..core.callback import Callback
 from ..core.flow import Hold
 from ..core.pipeline import Layout, Pipeline
 from ..core.session import InboundSession
-from ..net import spawn
+from ..net import errors, spawn
 from ..net.loop import running_loop
 from . import access_log as accesslog
 from .access_log import COUNTS
+from .proxy import VIA_LINE
 
 #: a response body up to this size is gathered and sent with a Content-Length; past it, chunked
 STREAM_AFTER = 64 * 1024
@@ -69,7 +70,6 @@ DATES = DateCache()
 log = logging.getLogger("pipework")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-encoding"))
-_VIA_LINE = b"via: 1.1 pipework\r\n"
 
 
 class _Slot:
@@ -174,9 +174,12 @@ def internal_error(exc: BaseException, head: RequestHead, keep_alive: bool) -> b
     )
 
 
+_TIMEOUTS = frozenset((errors.CONNECTION_TIMEOUT, errors.READ_TIMEOUT, errors.IDLE_TIMEOUT))
+
+
 def gateway_error(error: str) -> bytes:
     """The answer to a request whose upstream failed before answering: 504 for a timeout, else 502."""
-    status = 504 if error in ("ConnectionTimeout", "ReadTimeout", "IdleTimeout") else 502
+    status = 504 if error in _TIMEOUTS else 502
     return encode_response(Response(f"{status} from the gateway: {error}\n", status), CLOCK.date, False)
 
 
@@ -809,14 +812,14 @@ class DemuxHTTP(Filter):
             parts += (b"\r\n".join(fwd), b"\r\n")
         if not e.has_date:
             parts.append(CLOCK.date)
-        parts.append(_VIA_LINE)
+        parts.append(VIA_LINE)
         length = e.length
-        if slot.head_only or e.status in NO_BODY_STATUS:
+        if e.status in NO_BODY_STATUS:
             slot.head_only = True
-            if length is not None:
-                parts.append(b"content-length: " + length + b"\r\n")
-        elif length is not None:
+        if length is not None:  # kept for a head-only answer too: it tells the body's length
             parts.append(b"content-length: " + length + b"\r\n")
+        elif slot.head_only:
+            pass
         elif slot.req is not None and slot.req.version == "1.0":
             slot.keep_alive = False  # no chunked coding for HTTP/1.0: the close ends the body
         else:
@@ -906,10 +909,8 @@ class DemuxHTTP(Filter):
             if slot.exchange is not None:
                 slot.exchange.abort()
             slot.keep_alive = False
-            if (
-                slot.chunked or slot.raw or slot.head is not None
-            ):  # its answer has begun: the close cuts it off
-                error = b""
+            if slot.chunked or slot.raw or slot.head is not None:
+                error = b""  # its answer has begun: the close cuts it off
         if error:
             self._emit(slot, error)
         self._complete(slot)

@@ -50,7 +50,7 @@ IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 #: request fields not passed on: hop-by-hop (RFC 9110 7.6.1) and the X-Forwarded-* we write ourselves
 _REQUEST_DROP = HOP_BY_HOP | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 VIA = (b"via", b"1.1 pipework")
-_VIA_LINE = b"via: 1.1 pipework\r\n"
+VIA_LINE = b"%s: %s\r\n" % VIA
 #: idle connections kept per target; more are closed when returned
 DEFAULT_MAX_IDLE = 1024
 
@@ -289,7 +289,7 @@ def request_head(
         out += (b"x-forwarded-for: ", xff + b", " + p if xff else p, b"\r\nx-forwarded-proto: http\r\n")
         if host is not None:
             out += (b"x-forwarded-host: ", host, b"\r\n")
-        out.append(_VIA_LINE)
+        out.append(VIA_LINE)
     else:
         if host is None:
             out[3:3] = (b"host: ", default_host, b"\r\n")

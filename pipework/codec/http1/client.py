@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import httptools
 
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import LocalProtocolError, RemoteProtocolError, from_llhttp
 from .head import RawHeaders, ResponseHead
 from .server import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, END, EndOfMessage
 
@@ -49,6 +49,13 @@ HOP_BY_HOP = frozenset(
 CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade", b""))
 #: lengths of the field names the response parser looks at (hop-by-hop, Content-Length, Date)
 _LOOK = frozenset(len(n) for n in (*HOP_BY_HOP, b"content-length", b"date"))
+
+
+def _chunked(te: bytes) -> bool:
+    """Whether a Transfer-Encoding value ends with ``chunked``, so the body is chunked (RFC 9112
+    6.3); any other last coding leaves the body running to the close."""
+    codings = [c.strip().lower() for c in te.split(b",") if c.strip()]
+    return bool(codings) and codings[-1] == b"chunked"
 
 
 class ResponseDecoder:
@@ -265,8 +272,7 @@ class ResponseDecoder:
                 return True
             self._finish()
         elif te is not None:
-            codings = [c.strip().lower() for c in te.split(b",") if c.strip()]
-            if codings and codings[-1] == b"chunked":
+            if _chunked(te):
                 self._state = CHUNK_SIZE
             else:
                 self._state = UNTIL_CLOSE
@@ -378,13 +384,11 @@ class _Llhttp:
             if rest:
                 self.dec.receive_data(rest)
             return
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, RemoteProtocolError):
-                raise cause from None
-            raise
         except httptools.HttpParserError as exc:
-            raise RemoteProtocolError(f"bad response: {exc}", 502) from None
+            error = from_llhttp(exc, "bad response", 502)
+            if error is exc:
+                raise
+            raise error from None
         if not self.in_body and self.dec._state == LLHTTP:
             # the head is not over: what it has taken so far is counted (llhttp has no limit)
             size = self.size = self.size + len(data)
@@ -395,7 +399,7 @@ class _Llhttp:
         """Whether the body of this final response runs to the end of the connection."""
         if status in (204, 304) or (self.length is not None and self.te is None):
             return False
-        return self.te is None or not self.te.lower().rstrip(b" \t").endswith(b"chunked")
+        return self.te is None or not _chunked(self.te)
 
     def eof(self) -> None:
         dec = self.dec

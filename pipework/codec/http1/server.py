@@ -28,7 +28,7 @@ from typing import Protocol
 
 import httptools
 
-from .errors import RemoteProtocolError
+from .errors import RemoteProtocolError, from_llhttp
 from .head import RawHeaders, RequestHead
 
 #: request line target; nginx allows 8 KiB by default (large_client_header_buffers)
@@ -224,13 +224,11 @@ class RequestDecoder:
         except httptools.HttpParserUpgrade as up:
             self.upgraded = True
             self._sink.on_upgrade(data[up.args[0] :])
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, RemoteProtocolError):
-                raise cause from None
-            raise
         except httptools.HttpParserError as exc:
-            raise RemoteProtocolError(f"bad request: {exc}", 400) from None
+            error = from_llhttp(exc, "bad request", 400)
+            if error is exc:
+                raise
+            raise error from None
         if self._progress:
             self._stalled = 0
         elif self._in_message:
