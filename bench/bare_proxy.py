@@ -40,7 +40,21 @@ def message(start: bytes, headers: list[bytes], body: bytes, extra: bytes = b"")
     return b"%s\r\n%s%scontent-length: %d\r\n\r\n%s" % (start, b"".join(headers), extra, len(body), body)
 
 
-class Upstream(asyncio.Protocol):
+class Gather(asyncio.Protocol):
+    """llhttp callbacks both sides share: a message's fields (minus hop-by-hop) and body."""
+
+    headers: list[bytes]
+    body: list[bytes]
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() not in HOP_BY_HOP:
+            self.headers.append(b"%s: %s\r\n" % (name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+
+class Upstream(Gather):
     """One connection to the backend, lent to one client request at a time."""
 
     def __init__(self, client: Client, request: bytes) -> None:
@@ -75,13 +89,6 @@ class Upstream(asyncio.Protocol):
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() not in HOP_BY_HOP:
-            self.headers.append(b"%s: %s\r\n" % (name, value))
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
     def on_message_complete(self) -> None:
         client, self.client = self.client, None
         start = b"HTTP/1.1 %d %s" % (self.p.get_status_code(), self.reason)
@@ -103,7 +110,7 @@ class Upstream(asyncio.Protocol):
             self.client = None
 
 
-class Client(asyncio.Protocol):
+class Client(Gather):
     """One client connection: requests parsed whole, answered one at a time, in order."""
 
     def connection_made(self, t: asyncio.BaseTransport) -> None:
@@ -127,13 +134,6 @@ class Client(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() not in HOP_BY_HOP:
-            self.headers.append(b"%s: %s\r\n" % (name, value))
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         start = b"%s %s HTTP/1.1" % (self.p.get_method(), self.url)

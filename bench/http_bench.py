@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -177,23 +176,19 @@ def main(args: argparse.Namespace, needed: Callable[[Options], set[str]],
         return 2
     opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu,
                    args.rounds)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind and stop servers on SIGTERM too
-    try:
-        preflight(opts, needed(opts))
-        env = environment(opts)
-        if opts.rounds > 1:
-            env.append(f"rounds: {opts.rounds} runs of each server per test, taking turns; "
+
+    def described(o: Options) -> list[str]:
+        env = environment(o)
+        if o.rounds > 1:
+            env.append(f"rounds: {o.rounds} runs of each server per test, taking turns; "
                        "each server's median run by CPU per request is shown")
-        results = run_all(opts)
-        env.append(f"load average at end: {run.loadavg()}")
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; every server started was stopped", file=sys.stderr)
-        return 130
+        return env
+
+    got = run.measured(opts, lambda: preflight(opts, needed(opts)), described, run_all)
+    if isinstance(got, int):
+        return got
+    env, results = got
     print(report.text(env, results))
     if args.markdown:
         run.write_section(args.markdown, report.heading, report.markdown(env, results, args.note))
-    failed = any(isinstance(s, str) for samples in results.values() for s in samples.values())
-    return 1 if failed else 0
+    return run.exit_status(results)

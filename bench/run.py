@@ -647,12 +647,17 @@ def preflight(opts: Options) -> None:
                          f"(--server-cpu {opts.server_cpu}, --load-cpu {opts.load_cpu})")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
+def measured(
+    opts: Options,
+    preflight: Callable[[], None],
+    environment: Callable[[Options], list[str]],
+    run_all: Callable[[Options], Results],
+) -> tuple[list[str], Results] | int:
+    """A benchmark's checks and runs: (the environment lines, the results), or the exit status
+    when it cannot go on (2: a tool or core is missing, 130: interrupted; servers are stopped)."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # unwind and stop servers on SIGTERM too
     try:
-        preflight(opts)
+        preflight()
         env = environment(opts)
         results = run_all(opts)
         env.append(f"load average at end: {loadavg()}")
@@ -662,11 +667,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; every server started was stopped", file=sys.stderr)
         return 130
+    return env, results
+
+
+def exit_status(results: Results) -> int:
+    """1 if a run failed, else 0."""
+    return 1 if any(isinstance(s, str) for samples in results.values() for s in samples.values()) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    opts = Options(2 if args.quick else args.duration, args.only, args.tests, args.server_cpu, args.load_cpu)
+    got = measured(opts, lambda: preflight(opts), environment, run_all)
+    if isinstance(got, int):
+        return got
+    env, results = got
     print(report_text(env, results))
     if args.markdown:
         args.markdown.write_text(report_markdown(env, results, args.note))
-    failed = any(isinstance(s, str) for samples in results.values() for s in samples.values())
-    return 1 if failed else 0
+    return exit_status(results)
 
 
 if __name__ == "__main__":
