@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import errors
-from .conn import WRITE_HIGH, Connection, Handler
+from .conn import WRITE_HIGH, Connection, Handler, _drop
 
 log = logging.getLogger("pipework")
 
@@ -70,10 +70,6 @@ def split_address(spec: str | int, default_host: str = "0.0.0.0") -> tuple[str, 
 
 def join_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _drop(data: bytes) -> None:
-    pass
 
 
 class LingerWatch:
