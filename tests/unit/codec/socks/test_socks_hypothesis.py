@@ -41,8 +41,18 @@ from pipework.codec.socks import (
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ports = st.integers(0, 65535)
-names = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20).filter(
-    lambda n: 0 < len(n.encode("utf-8", "surrogateescape")) <= 255)
+
+
+def _name_fits(n: str) -> bool:
+    """A host name the codec can carry: 1-255 bytes as UTF-8 (undecodable bytes escaped as
+    surrogates round-trip; any other lone surrogate has no bytes at all)."""
+    try:
+        return 0 < len(n.encode("utf-8", "surrogateescape")) <= 255
+    except UnicodeEncodeError:
+        return False
+
+
+names = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20).filter(_name_fits)
 addresses = st.builds(Address, st.one_of(st.ip_addresses(), names), ports)
 socks4_hosts = st.one_of(st.ip_addresses(v=4).filter(lambda a: a.packed[:3] != b"\0\0\0"), names)
 octet = st.integers(0, 255)
