@@ -285,10 +285,6 @@ class Route(Generic[V]):
         self.prefix = prefix
         self.regex = regex
         self.methods = methods
-        self.headers = dict(headers) if headers is not None else None
-        self.query = dict(query) if query is not None else None
-        self.cookies = dict(cookies) if cookies is not None else None
-        self.json = dict(json) if json is not None else None
         self.when = when
         self.kind = (
             "prefix" if prefix is not None else "regex" if regex is not None
@@ -311,6 +307,11 @@ class Route(Generic[V]):
             self._json = tuple(
                 (json_path(k), compile_matcher(f"json[{k!r}]", m, json=True)) for k, m in json.items()
             )
+        # copies, kept as given for introspection (the mappings are checked above)
+        self.headers = dict(headers) if headers is not None else None
+        self.query = dict(query) if query is not None else None
+        self.cookies = dict(cookies) if cookies is not None else None
+        self.json = dict(json) if json is not None else None
         self._facts = bool(self._query or self._cookies)
         self._plain = not (methods or self._headers or self._facts or self._json or when)
 
