@@ -6,9 +6,11 @@ lengths, a list of regexes, a list of routes with no path). :meth:`Router.match`
 tables, walks their candidates in precedence order and returns the first whose other conditions
 all hold. Everything is compiled in ``add``; a lookup is O(1) in the number of exact routes,
 O(path depth) for templates, O(distinct prefix lengths) for prefixes, linear in the number of
-regex routes (each is tried in turn) and in the routes sharing one path spec. Nothing is built
-per request when nothing matches: no headers object, no dict; the path is split into segments
-only for hosts that have templates, the query and cookies are parsed only for a route that asks.
+regex routes (each is tried in turn) and in the routes sharing one path spec. The Host value's
+tables are cached (``HOST_CACHE_SIZE``). A lookup builds no headers object, and no params dict or
+:class:`Match` unless it matches; the path is split into segments (with a small work list) only
+for hosts that have templates, a holder for the query and cookies is made only when some route
+has such conditions, and they are parsed only when a candidate route asks.
 
 Precedence — the order candidates are tried in:
 
@@ -91,36 +93,45 @@ class _Node:
 
 
 def _walk(
-    node: _Node,
-    segs: list[str],
-    i: int,
-    vals: list[str],
-    head: RequestHead,
-    body: Any,
-    facts: RequestFacts | None,
+    root: _Node, segs: list[str], head: RequestHead, body: Any, facts: RequestFacts | None
 ) -> tuple[Route[Any], dict[str, str]] | None:
-    # depth-first, literal child before param child before {rest*}: the template precedence
-    if i == len(segs):
-        for r in node.ends:
-            if r._plain or r.accepts(head, body, facts):
-                return r, dict(zip(r._names, vals, strict=True))
-        return None
-    seg = segs[i]
-    child = node.lit.get(seg)
-    if child is not None:
-        found = _walk(child, segs, i + 1, vals, head, body, facts)
-        if found is not None:
-            return found
-    if seg and node.param is not None:
-        vals.append(seg)
-        found = _walk(node.param, segs, i + 1, vals, head, body, facts)
-        if found is not None:
-            return found
-        vals.pop()
-    for r in node.rest:
-        if r._plain or r.accepts(head, body, facts):
-            return r, dict(zip(r._names, [*vals, "/".join(segs[i:])], strict=True))
-    return None
+    """The first template route in precedence order that matches ``segs`` and accepts the request.
+
+    Depth-first, literal child before param child before ``{rest*}`` (the template precedence),
+    written as a loop: a branch point is stacked only where a node offers a second way on.
+    """
+    n = len(segs)
+    vals: list[str] = []
+    stack: list[tuple[_Node, int, int, int]] = []  # (node, segment, len(vals), stage to resume at)
+    node, i, stage = root, 0, 0
+    while True:
+        if i == n:
+            for r in node.ends:
+                if r._plain or r.accepts(head, body, facts):
+                    return r, dict(zip(r._names, vals, strict=True))
+        else:
+            seg = segs[i]
+            if stage == 0:
+                child = node.lit.get(seg)
+                if child is not None:
+                    if (seg and node.param is not None) or node.rest:
+                        stack.append((node, i, len(vals), 1))
+                    node, i = child, i + 1
+                    continue
+                stage = 1
+            if stage == 1 and seg and node.param is not None:
+                if node.rest:
+                    stack.append((node, i, len(vals), 2))
+                vals.append(seg)
+                node, i, stage = node.param, i + 1, 0
+                continue
+            for r in node.rest:
+                if r._plain or r.accepts(head, body, facts):
+                    return r, dict(zip(r._names, [*vals, "/".join(segs[i:])], strict=True))
+        if not stack:
+            return None
+        node, i, k, stage = stack.pop()
+        del vals[k:]
 
 
 class _Table:
@@ -174,7 +185,7 @@ class _Table:
                 if r._plain or r.accepts(head, body, facts):
                     return r, {}
         if self.trie is not None and path[:1] == "/":
-            found = _walk(self.trie, path[1:].split("/"), 0, [], head, body, facts)
+            found = _walk(self.trie, path[1:].split("/"), head, body, facts)
             if found is not None:
                 return found
         if self.lengths:
