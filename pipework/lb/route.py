@@ -236,7 +236,8 @@ class Route(Generic[V]):
 
     ``host`` is a tuple of names as normalized (``"*.example.com"`` for wildcards) or None;
     ``kind`` is ``"exact"``, ``"template"``, ``"prefix"``, ``"regex"`` or ``"any"`` (no path);
-    ``index`` is its place in the order added.
+    ``index`` is its place in the order added. The ``_`` fields are the compiled conditions, which
+    the router reads.
     """
 
     __slots__ = (

@@ -144,7 +144,7 @@ class _Table:
         self.trie: _Node | None = None
         self.prefixes: dict[str, list[Route[Any]]] = {}
         self.lengths: list[int] = []  # distinct prefix lengths, longest first
-        self.regex: list[Route[Any]] = []
+        self.regex: list[tuple[re.Pattern[str], Route[Any]]] = []
         self.anypath: list[Route[Any]] = []
 
     def add(self, route: Route[Any]) -> None:
@@ -161,7 +161,8 @@ class _Table:
                     bisect.insort(self.lengths, n, key=lambda x: -x)
             self.prefixes.setdefault(p, []).append(route)
         elif kind == "regex":
-            self.regex.append(route)
+            assert route.regex is not None
+            self.regex.append((route.regex, route))
         elif kind == "any":
             self.anypath.append(route)
         else:
@@ -197,9 +198,8 @@ class _Table:
                         for r in routes:
                             if r._plain or r.accepts(head, body, facts):
                                 return r, {}
-        for r in self.regex:
-            assert r.regex is not None
-            m = r.regex.fullmatch(path)
+        for pattern, r in self.regex:
+            m = pattern.fullmatch(path)
             if m is not None and (r._plain or r.accepts(head, body, facts)):
                 return r, {k: v for k, v in m.groupdict().items() if v is not None}
         for r in self.anypath:
