@@ -211,6 +211,12 @@ class Worker:
                 loop.call_soon(t.fire)
             else:
                 t.timer = loop.call_later(t.spec.when, t.fire)
+        old = self.program.services if self.program is not None else []
+        for svc in prog.services:
+            svc.start()
+        for svc in old:
+            if all(svc is not s for s in prog.services):
+                svc.stop()
         self.program = prog
         # what a program is made of lives until the next reload: keep it out of the collector's
         # way (after letting the previous program's cycles go)
@@ -288,6 +294,8 @@ class Worker:
                 log.warning("drain timeout: closing %d sessions still open", len(self.sessions))
                 for s in tuple(self.sessions):
                     s.conn.abort("Shutdown")
+        for svc in self.program.services if self.program else ():
+            svc.stop()
         await self.run_exits()
         log.info("stopped")
 

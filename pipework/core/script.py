@@ -65,6 +65,8 @@ class Program:
     listens: list[ListenSpec] = field(default_factory=list)
     tasks: list[TaskSpec] = field(default_factory=list)
     exits: list[Callable[[], Any]] = field(default_factory=list)
+    #: objects with start() and stop() that live as long as the program serves (upstreams)
+    services: list[Any] = field(default_factory=list)
 
 
 _loading: list[Program] = []
@@ -131,6 +133,13 @@ def on_exit(callback: Callable[[], Any]) -> None:
     if not callable(callback):
         raise TypeError(f"on_exit() expects a function, got {type(callback).__name__}")
     _current("on_exit").exits.append(callback)
+
+
+def service(obj: Any) -> None:
+    """Tie ``obj`` (with ``start()`` and ``stop()``) to the program being loaded, if one is: the
+    runtime starts it when the program starts serving and stops it when a reload replaces it."""
+    if _loading:
+        _loading[-1].services.append(obj)
 
 
 def _locate(exc: BaseException, filename: str) -> tuple[str, int]:
