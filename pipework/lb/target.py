@@ -16,7 +16,7 @@ class Target:
     is the weight in force now (> 0; slow start lowers it for a while); ``active`` counts the
     requests sent to this target and not yet answered; ``latency`` is a peak-EWMA of response
     times in seconds (0 until the first is observed) and ``stamp`` when it was last updated,
-    both kept by :class:`~pipework.lb.balancers.PeakEwma`.
+    both kept by :class:`~pipework.lb.choice.PeakEwma`.
     """
 
     __slots__ = ("active", "latency", "name", "stamp", "weight")

@@ -1,0 +1,134 @@
+"""When a failed request may go again: the retry policy, its budget and its back-off (pure).
+
+Theory of operation: a proxy asks :meth:`Retry.allows` after a try failed, with what went wrong
+(an error name such as ``ConnectionRefused``, or a response status), the method, how many tries
+were made and how loaded the upstream is. The answer weighs the safety of the method (RFC 9110
+9.2.2: only idempotent requests are sent twice unless the user says otherwise; a connection that
+never opened carried nothing, so any method may go again), the conditions the user listed, the
+number of attempts, and a budget that keeps retries to a share of the requests in flight (as
+Envoy's retry budget and Linkerd's), so that a struggling upstream is not buried under them.
+:meth:`Retry.delay` gives a jittered exponential back-off ("full jitter").
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection, Iterable
+
+IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
+
+#: failures to connect: nothing reached the server, so any method may be tried again
+CONNECT_FAILURES = frozenset(("ConnectionRefused", "ConnectionTimeout", "Unreachable", "AddressNotAvailable"))
+#: the connection broke after the request may have reached the server
+RESETS = frozenset(("ConnectionReset", "UpstreamClosed", "ReadError", "WriteError"))
+TIMEOUTS = frozenset(("ReadTimeout",))
+
+#: the names ``on`` takes, and the error names each stands for
+CONDITIONS: dict[str, frozenset[str]] = {
+    "connect-failure": CONNECT_FAILURES,
+    "reset": RESETS,
+    "timeout": TIMEOUTS,
+    "bad-gateway": frozenset(("BadGateway",)),
+}
+
+
+class Retry:
+    """A retry policy for ``proxy(..., retry=Retry(...))``.
+
+    ``attempts``: tries after the first (0: never retry). ``on``: what may be retried — any of
+    ``"connect-failure"``, ``"reset"`` (the connection broke before the response head came),
+    ``"timeout"`` (no response head within the read timeout), ``"bad-gateway"`` (an unparsable
+    response), and response statuses such as 502, 503, 504. The default is nginx's
+    ``proxy_next_upstream error timeout``. ``methods``: the methods retried after the request may
+    have reached the server (the idempotent ones by default); a connect failure is retried for
+    any method. ``budget``: retries in flight may be at most this share of the requests in
+    flight on the upstream, but ``min_concurrent`` are always allowed (so a retry storm adds at
+    most half the load; losing one target of three under load, a third of the requests in
+    flight retry at once, and all may). ``backoff`` and
+    ``max_backoff``: the first retry waits a random time up to ``backoff`` seconds, each next
+    one up to twice as long, never more than ``max_backoff`` (0: go at once).
+    A retry goes to a different target when the upstream has one.
+    """
+
+    __slots__ = (
+        "attempts",
+        "backoff",
+        "budget",
+        "errors",
+        "max_backoff",
+        "methods",
+        "min_concurrent",
+        "rng",
+        "statuses",
+    )
+
+    def __init__(
+        self,
+        attempts: int = 2,
+        *,
+        on: Iterable[str | int] = ("connect-failure", "reset", "timeout"),
+        methods: Collection[str] = IDEMPOTENT,
+        budget: float = 0.5,
+        min_concurrent: int = 10,
+        backoff: float = 0.025,
+        max_backoff: float = 0.25,
+        rng: random.Random | None = None,
+    ) -> None:
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+            raise ValueError(f"Retry(): attempts must be a whole number >= 0, not {attempts!r}")
+        errors: set[str] = set()
+        statuses: set[int] = set()
+        for cond in [on] if isinstance(on, str | int) else on:
+            if isinstance(cond, int) and not isinstance(cond, bool):
+                if not 100 <= cond <= 599:
+                    raise ValueError(f"Retry(): {cond} is not an HTTP status")
+                statuses.add(cond)
+            elif isinstance(cond, str) and cond in CONDITIONS:
+                errors |= CONDITIONS[cond]
+            else:
+                raise ValueError(
+                    f"Retry(): cannot retry on {cond!r}; use {', '.join(CONDITIONS)} or a status such as 503"
+                )
+        for name, value in (("budget", budget), ("backoff", backoff), ("max_backoff", max_backoff)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Retry(): {name} must be a number >= 0, not {value!r}")
+        if isinstance(min_concurrent, bool) or not isinstance(min_concurrent, int) or min_concurrent < 0:
+            raise ValueError(f"Retry(): min_concurrent must be a whole number >= 0, not {min_concurrent!r}")
+        self.attempts = attempts
+        self.errors = frozenset(errors)
+        self.statuses = frozenset(statuses)
+        self.methods = frozenset(m.upper() for m in methods)
+        self.budget = float(budget)
+        self.min_concurrent = min_concurrent
+        self.backoff = float(backoff)
+        self.max_backoff = float(max(max_backoff, backoff))
+        self.rng = rng or random.Random()
+
+    def allows(
+        self, failure: str | int, method: str, tries: int, retrying: int = 0, in_flight: int = 0
+    ) -> bool:
+        """Whether a request that failed with ``failure`` (an error name or a status) after
+        ``tries`` tries may go again, while ``retrying`` retries and ``in_flight`` requests are
+        in flight on its upstream."""
+        if tries > self.attempts:
+            return False
+        if isinstance(failure, int):
+            if failure not in self.statuses or method not in self.methods:
+                return False
+        elif failure not in self.errors or (failure not in CONNECT_FAILURES and method not in self.methods):
+            return False
+        return retrying < max(self.min_concurrent, self.budget * in_flight)
+
+    def delay(self, tries: int) -> float:
+        """Seconds to wait before try number ``tries + 1`` (``tries`` >= 1 made so far)."""
+        if self.backoff <= 0:
+            return 0.0
+        cap = min(self.max_backoff, self.backoff * (1 << min(tries - 1, 16)))
+        return self.rng.uniform(0, cap)
+
+    def __repr__(self) -> str:
+        on = sorted(n for n, names in CONDITIONS.items() if names <= self.errors)
+        return f"Retry(attempts={self.attempts}, on={on + sorted(self.statuses)})"
+
+
+NEVER = Retry(0)
