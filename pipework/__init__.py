@@ -33,7 +33,11 @@ from .core import (
 )
 from .filters import ConcurrencyLimit
 from .filters.access_log import status_counts as http_status_counts
+from .filters.health_check import HealthCheck
+from .filters.upstream import Upstream
 from .lb import RoundRobin
+from .lb.health import OutlierDetection
+from .lb.retry import Retry
 from .net import SourcePool
 from .net import split_address as parse_address
 from .policy import TokenBucket
@@ -51,19 +55,23 @@ __all__ = [
     "Event",
     "Filter",
     "Headers",
+    "HealthCheck",
     "Layout",
     "Message",
     "MessageEnd",
     "MessageStart",
+    "OutlierDetection",
     "Request",
     "RequestHead",
     "Response",
     "ResponseHead",
+    "Retry",
     "RoundRobin",
     "ScriptError",
     "SourcePool",
     "StreamEnd",
     "TokenBucket",
+    "Upstream",
     "__version__",
     "http_status_counts",
     "listen",

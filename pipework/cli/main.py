@@ -12,12 +12,15 @@ import pipework
 from ..core.runtime import Worker
 from ..core.script import Program, ScriptError, load_file, run_declarations
 from ..filters.http import DEFAULT_IDLE_TIMEOUT
+from ..filters.keys import EXPRESSIONS as KEY_EXPRESSIONS
+from ..lb import BALANCERS
 from ..net.loop import LOOPS, raise_fd_limit
 from ..net.loop import run as run_loop
 from . import logs
 from .supervisor import Supervisor
 
 log = logging.getLogger("pipework")
+BALANCER_NAMES = tuple(BALANCERS)
 
 EPILOG = """\
 examples:
@@ -27,6 +30,8 @@ examples:
   pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
   pipework serve ./public --port 8080          a static site from memory, checked against the disk
   pipework reverse-proxy --listen 0.0.0.0:8080 --to http://127.0.0.1:9000 --to http://127.0.0.1:9001
+  pipework reverse-proxy --listen 0.0.0.0:8080 --to 10.0.0.1:80 --to 10.0.0.2:80 --balancer least_conn \
+      --health-path /healthz
 """
 
 
@@ -142,10 +147,12 @@ def parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser(
         "reverse-proxy",
-        help="forward HTTP requests to servers, round-robin",
-        description="An HTTP/1.1 reverse proxy with no script: each request goes to the next --to server "
-        "over kept-alive connections, with X-Forwarded-* and Via added; a failed server gets the client "
-        "a 502 (504 on timeout).",
+        help="forward HTTP requests to servers, balanced",
+        description="An HTTP/1.1 reverse proxy with no script: each request goes to a --to server chosen by "
+        "--balancer, over kept-alive connections, with X-Forwarded-* and Via added. Failed connections and "
+        "timeouts are retried on another server (idempotent requests); a server that keeps failing is left "
+        "out for a while, and with --health-path one that fails its checks; with no server left the client "
+        "gets 503, 502 for a bad answer, 504 on timeout.",
     )
     rp.add_argument(
         "--listen", required=True, metavar="HOST:PORT", help="address to accept on, e.g. 0.0.0.0:8080"
@@ -157,6 +164,31 @@ def parser() -> argparse.ArgumentParser:
         metavar="URL",
         dest="targets",
         help="an upstream server, e.g. http://127.0.0.1:9000; repeat for several",
+    )
+    rp.add_argument(
+        "--balancer",
+        choices=BALANCER_NAMES,
+        default="round_robin",
+        metavar="NAME",
+        help=f"how a server is chosen: {', '.join(BALANCER_NAMES)} (default round_robin)",
+    )
+    rp.add_argument(
+        "--hash-key",
+        metavar="EXPR",
+        help="what ring_hash and maglev hash a request by: " + ", ".join(KEY_EXPRESSIONS),
+    )
+    rp.add_argument(
+        "--health-path",
+        metavar="PATH",
+        help="check each server with GET PATH (2xx/3xx: healthy); 3 failures take it out, "
+        "2 passes bring it back",
+    )
+    rp.add_argument(
+        "--health-interval",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between two checks of a server (default 5)",
     )
     rp.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="SECONDS")
     rp.add_argument(
@@ -340,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             lambda: reverse_proxy.declare(
                 args.listen,
                 args.targets,
+                balancer=args.balancer,
+                hash_key=args.hash_key,
+                health_path=args.health_path,
+                health_interval=args.health_interval,
                 connect_timeout=args.connect_timeout,
                 read_timeout=args.read_timeout,
                 idle_timeout=args.idle_timeout,

@@ -1,6 +1,17 @@
 """Filter families. Importing this package registers every family's builder methods."""
 
-from . import connect, debug, handlers, http, proxy, static, throttle, wait
+from . import connect, debug, handlers, http, proxy, static, throttle, tunnel, wait
 from .throttle import ConcurrencyLimit
 
-__all__ = ["ConcurrencyLimit", "connect", "debug", "handlers", "http", "proxy", "static", "throttle", "wait"]
+__all__ = [
+    "ConcurrencyLimit",
+    "connect",
+    "debug",
+    "handlers",
+    "http",
+    "proxy",
+    "static",
+    "throttle",
+    "tunnel",
+    "wait",
+]

@@ -59,7 +59,7 @@ from ..net import errors, spawn
 from ..net.loop import running_loop
 from . import access_log as accesslog
 from .access_log import COUNTS
-from .proxy import VIA_LINE
+from .proxy import NO_HEALTHY_UPSTREAM, RESPONSE_TIMEOUT, UPSTREAM_OVERFLOW, VIA_LINE
 
 #: a response body up to this size is gathered and sent with a Content-Length; past it, chunked
 STREAM_AFTER = 64 * 1024
@@ -174,13 +174,22 @@ def internal_error(exc: BaseException, head: RequestHead, keep_alive: bool) -> b
     )
 
 
-_TIMEOUTS = frozenset((errors.CONNECTION_TIMEOUT, errors.READ_TIMEOUT, errors.IDLE_TIMEOUT))
+#: the status answering a request whose upstream failed with this error (502 for the others)
+_GATEWAY_STATUS = {
+    errors.CONNECTION_TIMEOUT: 504,
+    errors.READ_TIMEOUT: 504,
+    errors.IDLE_TIMEOUT: 504,
+    RESPONSE_TIMEOUT: 504,
+    NO_HEALTHY_UPSTREAM: 503,
+    UPSTREAM_OVERFLOW: 503,
+}
 
 
-def gateway_error(error: str) -> bytes:
-    """The answer to a request whose upstream failed before answering: 504 for a timeout, else 502."""
-    status = 504 if error in _TIMEOUTS else 502
-    return encode_response(Response(f"{status} from the gateway: {error}\n", status), CLOCK.date, False)
+def gateway_error(error: str, keep_alive: bool = False) -> bytes:
+    """The answer to a request whose upstream failed before answering: 504 for a timeout, 503
+    when no target could take it, else 502."""
+    status = _GATEWAY_STATUS.get(error, 502)
+    return encode_response(Response(f"{status} from the gateway: {error}\n", status), CLOCK.date, keep_alive)
 
 
 class RawResponse:
@@ -790,10 +799,12 @@ class DemuxHTTP(Filter):
             self._complete(slot)
         elif t is StreamEnd:
             if slot.head is None:
-                data = gateway_error(evt.error)  # type: ignore[attr-defined]
+                slot.keep_alive = self._goes_on(slot)
+                data = gateway_error(evt.error, slot.keep_alive)  # type: ignore[attr-defined]
                 self._account(slot.req, data, slot.t0)
                 self._emit(slot, data)
-            slot.keep_alive = False  # the stream ended under the response: the framing is lost
+            else:
+                slot.keep_alive = False  # the stream ended under the response: the framing is lost
             self._complete(slot)
 
     # -- the direct path's answers, from a proxy.Exchange ----------------------------------------------
@@ -854,15 +865,23 @@ class DemuxHTTP(Filter):
         self._account_slot(slot, slot.head.status if slot.head is not None else 200)
         self._complete(slot)
 
+    def _goes_on(self, slot: _Slot) -> bool:
+        """Whether the connection stays open after a whole error answer in place of ``slot``'s
+        response: yes (the rest of the request's body, if any, is read and dropped) unless the
+        client waits for 100 Continue to send that body."""
+        return slot.keep_alive and (slot is not self.current or not self.dec.expect_continue)
+
     def on_response_failed(self, slot: _Slot, error: str) -> None:
         if slot.done:
             return
         if slot.head is None:
-            data = gateway_error(error)
+            slot.keep_alive = self._goes_on(slot)
+            data = gateway_error(error, slot.keep_alive)
             self._account(slot.req, data, slot.t0)
             slot.body.append(data)
+        else:
+            slot.keep_alive = False  # the response is cut short: the framing is lost
         self.on_response_flush(slot)
-        slot.keep_alive = False  # the response is cut short: the framing is lost
         self._complete(slot)
 
     def _head_bytes(self, slot: _Slot, length: int | None) -> bytes:

@@ -1,17 +1,26 @@
 """``proxy``: forward each HTTP request to an upstream server over a pool of kept-alive connections.
 
 Theory of operation: ``proxy(target)`` sits in the sub-pipeline ``demux_http`` makes for each
-request. On the request head it takes an idle connection to the target from the pool (or opens
-one), writes the head — hop-by-hop fields removed, ``X-Forwarded-For/-Proto/-Host`` and ``Via``
-added — and then streams the body as it comes (re-chunked when the client sent it chunked). The
-response is parsed by the sans-IO :class:`~pipework.codec.http1.ResponseDecoder` and streamed back
-as ``MessageStart Data* MessageEnd``; when it is complete and both sides allow it, the connection
-goes back to the pool for the next request.
+request. The target is an :class:`~pipework.filters.upstream.Upstream` (a string or list of
+addresses makes one; a function of the request may name either). For each try of a request the
+upstream picks a target, which lends an idle connection from its pool or opens one; the head is
+written — hop-by-hop fields removed, ``X-Forwarded-For/-Proto/-Host`` and ``Via`` added — and the
+body streams as it comes (re-chunked when the client sent it chunked). The response is parsed by
+the sans-IO :class:`~pipework.codec.http1.ResponseDecoder` and streamed back as
+``MessageStart Data* MessageEnd``; when it is complete and both sides allow it, the connection goes
+back to the pool.
 
-Failures become ``StreamEnd(error)``, which ``demux_http`` answers with 502 (504 for timeouts).
-A kept-alive connection that the server had closed before our request reached it is the one
-failure that is retried: once, on a new connection, and only for a request without a body whose
-method is idempotent (RFC 9110 9.2.2).
+Failures before the response head reached the client are retried as the route's
+:class:`~pipework.lb.retry.Retry` allows (a different target when there is one, after a jittered
+back-off, within a budget); a kept-alive connection that the server had closed before our request
+reached it is always tried once more on a fresh one (idempotent requests without a body, RFC
+9110 9.2.2). What is left becomes ``StreamEnd(error)``, which ``demux_http`` answers with 502 (503
+when no target may take the request, 504 for timeouts). Every try is reported to the upstream,
+which feeds its balancer (latency) and outlier detection (failures).
+
+Timeouts, per route: ``connect_timeout``; ``read_timeout`` between two reads of the response
+(and for its first byte unless ``first_byte_timeout`` says otherwise); ``timeout`` for the whole
+exchange. One timer per route sweeps the exchanges in flight (no timer per request).
 
 Back-pressure runs both ways, as for ``connect``: a full upstream write buffer pauses reading the
 client; a full client write buffer pauses reading the upstream.
@@ -21,17 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from fnmatch import fnmatchcase
 from time import monotonic
 from typing import Any
 
 from ..codec.http1 import (
     END,
     HOP_BY_HOP,
-    RemoteProtocolError,
     RequestHead,
-    ResponseDecoder,
     ResponseHead,
     drop_named,
     forward_fields,
@@ -41,8 +46,10 @@ from ..codec.http1 import (
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.callback import Callback
 from ..core.flow import Hold
-from ..net import Outbound, split_address
+from ..lb.retry import NEVER, Retry
+from ..net import errors
 from ..net.loop import running_loop
+from .upstream import DEFAULT_MAX_IDLE, MAX_IMPLICIT, Conn, Endpoint, Upstream
 
 log = logging.getLogger("pipework")
 
@@ -51,157 +58,74 @@ IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 _REQUEST_DROP = HOP_BY_HOP | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 VIA = (b"via", b"1.1 pipework")
 VIA_LINE = b"%s: %s\r\n" % VIA
-#: idle connections kept per target; more are closed when returned
-DEFAULT_MAX_IDLE = 1024
+#: request body kept for a retry; a longer body makes its request go once (it was streamed on)
+RETRY_BUFFER = 64 * 1024
 
-
-class _Upstream:
-    """One connection to a target: the Outbound's handler, lent to one exchange at a time."""
-
-    __slots__ = ("conn", "dec", "exchange", "idle_since", "key", "pool", "used")
-
-    def __init__(self, pool: _Pool, key: tuple[str, int], connect_timeout: float) -> None:
-        self.pool = pool
-        self.key = key
-        self.dec = ResponseDecoder(one_at_a_time=True)
-        self.exchange: Exchange | None = None
-        self.idle_since = 0.0
-        self.used = 0
-        self.conn = Outbound(self, key[0], key[1], connect_timeout=connect_timeout)
-
-    def on_connect(self) -> None:
-        pass
-
-    def on_data(self, data: bytes) -> None:
-        ex = self.exchange
-        if ex is None:  # data on an idle connection: nobody asked; drop the connection
-            self.conn.abort()
-            return
-        try:
-            self.dec.receive_data(data)
-        except RemoteProtocolError as exc:
-            ex.upstream_failed(f"BadGateway: {exc}")
-            return
-        ex.upstream_events()
-
-    def on_eof(self) -> None:
-        ex = self.exchange
-        try:
-            self.dec.receive_data(b"")
-        except RemoteProtocolError as exc:
-            if ex is not None:
-                ex.upstream_failed(f"BadGateway: {exc}")
-            self.conn.abort()
-            return
-        if ex is not None:
-            ex.upstream_events()
-        self.conn.close()
-
-    def on_close(self, error: str | None) -> None:
-        self.pool.forget(self)
-        ex = self.exchange
-        if ex is not None:
-            ex.upstream_closed(error)
-
-    def on_write_paused(self, paused: bool) -> None:
-        if self.exchange is not None:
-            self.exchange.upstream_write_paused(paused)
-
-
-class _Pool:
-    """Idle connections per target, and one timer that enforces both the idle timeout of pooled
-    connections and the read timeout of exchanges in flight (no timer per request)."""
-
-    __slots__ = ("active", "connect_timeout", "idle", "idle_timeout", "max_idle", "read_timeout", "sweeper")
-
-    def __init__(
-        self, max_idle: int, idle_timeout: float, connect_timeout: float, read_timeout: float
-    ) -> None:
-        self.idle: dict[tuple[str, int], deque[_Upstream]] = {}
-        self.max_idle = max_idle
-        self.idle_timeout = idle_timeout
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.active: set[Exchange] = set()
-        self.sweeper: asyncio.TimerHandle | None = None
-
-    def take(self, key: tuple[str, int]) -> _Upstream | None:
-        q = self.idle.get(key)
-        while q:
-            up = q.pop()  # the most recently used: the least likely to have been closed
-            if not up.conn.closed:
-                return up
-        return None
-
-    def open(self, key: tuple[str, int]) -> _Upstream:
-        return _Upstream(self, key, self.connect_timeout)
-
-    def give_back(self, up: _Upstream, now: float) -> None:
-        up.exchange = None
-        q = self.idle.setdefault(up.key, deque())
-        if len(q) >= self.max_idle or up.conn.closed:
-            up.conn.close()
-            return
-        up.idle_since = now
-        q.append(up)
-        if self.sweeper is None:
-            self.sweep_later()
-
-    def forget(self, up: _Upstream) -> None:
-        q = self.idle.get(up.key)
-        if q:
-            try:
-                q.remove(up)
-            except ValueError:
-                pass
-
-    def sweep_later(self) -> None:
-        if self.sweeper is None:
-            period = min(t for t in (1.0, self.read_timeout / 4, self.idle_timeout / 4) if t > 0)
-            self.sweeper = running_loop().call_later(period, self._sweep)
-
-    def _sweep(self) -> None:
-        self.sweeper = None
-        now = monotonic()
-        if self.read_timeout > 0:
-            for ex in [ex for ex in self.active if now - ex.last_read >= self.read_timeout]:
-                ex.timed_out()
-        if self.idle_timeout > 0:
-            for q in self.idle.values():
-                while q and now - q[0].idle_since >= self.idle_timeout:
-                    q.popleft().conn.close()
-        if self.active or any(self.idle.values()):
-            self.sweep_later()
+NO_HEALTHY_UPSTREAM = "NoHealthyUpstream"
+UPSTREAM_OVERFLOW = "UpstreamOverflow"
+RESPONSE_TIMEOUT = "ResponseTimeout"
 
 
 class _ProxyCfg:
-    """Settings shared by every exchange of one ``proxy()`` or ``mux_http()``."""
+    """Settings shared by every exchange of one ``proxy()`` or ``mux_http()``: the route."""
 
-    __slots__ = ("forwarded", "key", "keys", "pool", "read_timeout", "retries", "target")
+    __slots__ = (
+        "active",
+        "connect_timeout",
+        "first_byte_timeout",
+        "forwarded",
+        "implicit",
+        "pool_options",
+        "read_timeout",
+        "retry",
+        "sweeper",
+        "target",
+        "timeout",
+        "upstream",
+    )
 
-    def __init__(self, target: Any, pool: _Pool, read_timeout: float, retries: int, forwarded: bool) -> None:
-        self.target: Callback | None = None
-        self.key: tuple[str, int] = ("", 0)
-        self.keys: dict[Any, tuple[str, int]] = {}
-        if callable(target):
-            self.target = adapt(target, 1, "proxy() target")
-        else:
-            self.key = parse_target(target)
-        self.pool = pool
+    def __init__(
+        self,
+        target: Any,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        first_byte_timeout: float | None,
+        timeout: float,
+        retry: Retry,
+        forwarded: bool,
+        pool_options: dict[str, Any],
+    ) -> None:
+        self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.retries = retries
+        self.first_byte_timeout = read_timeout if first_byte_timeout is None else first_byte_timeout
+        self.timeout = timeout
+        self.retry = retry
         #: proxy(): X-Forwarded-* and Via are added; mux_http(): the request goes as it is
         self.forwarded = forwarded
+        self.pool_options = pool_options
+        self.target: Callback | None = None
+        self.upstream: Upstream | None = None
+        self.implicit: dict[Any, Upstream] = {}
+        if isinstance(target, Upstream):
+            self.upstream = target
+        elif callable(target):
+            self.target = adapt(target, 1, "proxy() target")
+        else:
+            self.upstream = Upstream(target, **pool_options)
+        self.active: set[Exchange] = set()
+        self.sweeper: asyncio.TimerHandle | None = None
 
-    def target_key(self, value: Any) -> tuple[str, int]:
-        """The (host, port) a target function's answer names; parsed once per distinct answer."""
-        key = self.keys.get(value)
-        if key is None:
-            key = parse_target(value)
-            if len(self.keys) >= 1024:
-                self.keys.clear()
-            self.keys[value] = key
-        return key
+    def upstream_of(self, value: Any) -> Upstream:
+        """The upstream a target function's answer names; one per distinct address answered."""
+        if isinstance(value, Upstream):
+            return value
+        ups = self.implicit.get(value)
+        if ups is None:
+            if len(self.implicit) >= MAX_IMPLICIT:
+                self.implicit.clear()
+            ups = self.implicit[value] = Upstream(value, **self.pool_options)
+        return ups
 
     def exchange(self, head: RequestHead, ctx: Any, sink: Any, tag: Any) -> Exchange:
         """``demux_http``'s direct path: a new exchange for ``head`` (parsed by demux_http, so
@@ -210,24 +134,35 @@ class _ProxyCfg:
         ex.start(head, True)
         return ex
 
+    # -- timeouts: one sweep for all exchanges in flight ------------------------------------------
+    def watch(self, ex: Exchange) -> None:
+        self.active.add(ex)
+        if self.sweeper is None:
+            self._sweep_later()
 
-def parse_target(value: Any) -> tuple[str, int]:
-    """``"http://host:port"``, ``"host:port"`` or ``(host, port)`` → (host, port)."""
-    if isinstance(value, tuple) and len(value) == 2:
-        return str(value[0]), int(value[1])
-    if not isinstance(value, str):
-        raise TypeError(f"proxy(): a target is 'http://host:port', not {type(value).__name__}")
-    s = value
-    if s.startswith("http://"):
-        s = s[7:].rstrip("/")
-    elif "://" in s:
-        raise ValueError(f"proxy(): {value!r}: only http:// upstreams for now")
-    if ":" not in s.rpartition("]")[2]:
-        s += ":80"
-    host, port = split_address(s, default_host="")
-    if not host:
-        raise ValueError(f"proxy(): {value!r} needs a host")
-    return host, port
+    def _sweep_later(self) -> None:
+        period = min(
+            t for t in (1.0, self.read_timeout / 4, self.first_byte_timeout / 4, self.timeout / 4) if t > 0
+        )
+        self.sweeper = running_loop().call_later(period, self._sweep)
+
+    def _sweep(self) -> None:
+        self.sweeper = None
+        now = monotonic()
+        read, first, total = self.read_timeout, self.first_byte_timeout, self.timeout
+        late = []
+        for ex in self.active:
+            if total > 0 and now - ex.started >= total:
+                late.append((ex, RESPONSE_TIMEOUT))
+            elif ex.responded:
+                if read > 0 and now - ex.last_read >= read:
+                    late.append((ex, errors.READ_TIMEOUT))
+            elif first > 0 and now - ex.last_read >= first:
+                late.append((ex, errors.READ_TIMEOUT))
+        for ex, error in late:
+            ex.timed_out(error)
+        if self.active:
+            self._sweep_later()
 
 
 #: lengths of the request field names _REQUEST_DROP holds, or ``host``: only those are lowered
@@ -307,7 +242,7 @@ def request_head(
 
 
 class Exchange:
-    """One request sent to an upstream and its response coming back (see the module docstring).
+    """One request sent to an upstream (perhaps several tries) and its response coming back.
 
     The response goes to ``sink``, with ``tag`` as the first argument of each call:
     ``on_response_head(tag, head)`` for the final head, ``on_response_data(tag, bytes)``,
@@ -318,10 +253,14 @@ class Exchange:
     """
 
     __slots__ = (
+        "body",
+        "body_size",
         "cfg",
         "chunked",
         "ctx",
         "done",
+        "ep",
+        "failure",
         "head",
         "head_bytes",
         "hold",
@@ -329,13 +268,21 @@ class Exchange:
         "paused",
         "request_done",
         "responded",
+        "retry_timer",
+        "retrying",
+        "sent_at",
         "sent_body",
         "sink",
+        "stale_retried",
+        "started",
         "tag",
+        "tried",
         "tries",
         "tunnel",
         "up",
         "upgrade",
+        "ups",
+        "waiting",
     )
 
     def __init__(self, cfg: _ProxyCfg, ctx: Any, sink: Any, tag: Any = None) -> None:
@@ -343,7 +290,10 @@ class Exchange:
         self.ctx = ctx
         self.sink = sink
         self.tag = tag
-        self.up: _Upstream | None = None
+        self.ups: Upstream | None = None
+        self.ep: Endpoint | None = None  # the target of the current try
+        self.up: Conn | None = None  # its connection, once one is lent
+        self.tried: list[Endpoint] | None = None  # targets of earlier tries
         self.head: RequestHead | None = None
         self.head_bytes = b""
         self.chunked = False
@@ -351,26 +301,55 @@ class Exchange:
         self.responded = False  # a response head went to the sink
         self.done = False
         self.sent_body = False
+        self.body: list[bytes] | None = []  # the body so far, kept for a retry (see data)
+        self.body_size = 0
         self.tries = 0
+        self.failure: str | None = None  # the error of the last try, when it failed
+        self.stale_retried = False
+        self.retrying = False  # counted in the upstream's retries in flight
+        self.retry_timer: asyncio.TimerHandle | None = None
+        self.waiting = False  # queued on its target for a connection
         self.upgrade: bytes | None = None  # the Upgrade the client asked for, passed on
         self.tunnel = False  # the server switched protocols: bytes pass through both ways
-        self.last_read = 0.0
+        self.started = self.last_read = self.sent_at = 0.0
         self.hold: Hold | None = None  # taken on the client's valve while the upstream is full
         self.paused = ctx.output_paused  # the client's output is full: the upstream is not read
 
     # -- the request ----------------------------------------------------------------------------------
     def start(self, head: RequestHead, trusted: bool = False) -> None:
         cfg = self.cfg
-        key = cfg.key if cfg.target is None else cfg.target_key(cfg.target.call(head, self.ctx))
+        ups = cfg.upstream
+        if ups is None:
+            ups = cfg.upstream_of(cfg.target.call(head, self.ctx))  # type: ignore[union-attr]
+        self.ups = ups
         self.head = head
-        peer = self.ctx.inbound.remote_address if cfg.forwarded else None
-        default_host = b"" if cfg.forwarded else _host_field(key)
-        self.head_bytes, self.chunked, self.upgrade = request_head(head, peer, default_host, trusted)
-        self._send(key)
+        if cfg.forwarded:
+            self.head_bytes, self.chunked, self.upgrade = request_head(
+                head, self.ctx.inbound.remote_address, b"", trusted
+            )
+        else:
+            request_head(head, None, b"", trusted)  # checks an untrusted head before anything goes
+        self.started = monotonic()
+        if ups.max_requests and ups.in_flight >= ups.max_requests:
+            ups.overflows += 1
+            self._fail(UPSTREAM_OVERFLOW, f"{ups.in_flight} requests in flight (max_requests)")
+            return
+        ups.in_flight += 1
+        self._try()
 
     def data(self, data: bytes) -> None:
+        if not data or self.done:
+            return
+        body = self.body
         up = self.up
-        if up is not None and data:
+        if body is not None:
+            # kept while no connection is lent, and for a retry up to RETRY_BUFFER
+            if up is None or (self.body_size + len(data) <= RETRY_BUFFER and self.cfg.retry.attempts):
+                body.append(data)
+                self.body_size += len(data)
+            else:
+                self.body = None
+        if up is not None:
             self.sent_body = True
             up.conn.write(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
 
@@ -386,25 +365,84 @@ class Exchange:
         else:
             self.abort()
 
-    def _send(self, key: tuple[str, int]) -> None:
-        pool = self.cfg.pool
-        up = pool.take(key)
-        if up is None:
-            up = pool.open(key)
+    def _try(self) -> None:
+        """Pick a target for the next try and get a connection to it (or wait for one)."""
+        self.retry_timer = None
+        ups = self.ups
+        assert ups is not None
+        assert self.head is not None
+        tried = self.tried
+        ep = ups.pick(self.head, self.ctx, tried)
+        if ep is None and tried:
+            ep = ups.pick(self.head, self.ctx)  # every target was tried: one of them again
+        if ep is None:
+            if self.failure is not None:  # the tries so far took every target out: say why
+                self._fail(self.failure, f"no target left to try in upstream {ups.name}")
+            else:
+                self._fail(NO_HEALTHY_UPSTREAM, f"no healthy target in upstream {ups.name}")
+            return
+        if ep.full():
+            # at max_connections: wait for one, or go to a target with room
+            if len(ep.pending) >= ups.max_pending:
+                others = [ep] if tried is None else [*tried, ep]
+                alt = ups.pick(self.head, self.ctx, others)
+                if alt is None or alt.full():
+                    ups.overflows += 1
+                    self._fail(
+                        UPSTREAM_OVERFLOW,
+                        f"{ep.name} has {ep.conns} connections and {len(ep.pending)} waiting",
+                    )
+                    return
+                ep = alt
+            else:
+                self.ep = ep
+                ep.active += 1
+                self.waiting = True
+                ep.pending.append(self)
+                self._watch()
+                return
+        self.ep = ep
+        ep.active += 1
+        self.attach(ep.take() or Conn(ep, self.cfg.connect_timeout))
+
+    def attach(self, up: Conn) -> None:
+        """Send this try over ``up`` (the target's connection lent to us)."""
+        self.waiting = False
         up.exchange = self
         up.used += 1
+        up.received = 0
         self.up = up
         self.tries += 1
-        assert self.head is not None
-        up.dec.expect(self.head.method)
-        up.conn.write(self.head_bytes)
+        head = self.head
+        assert head is not None
+        if not self.cfg.forwarded:
+            self.head_bytes, self.chunked, self.upgrade = request_head(
+                head, None, up.endpoint.host_field, True
+            )
+        up.dec.expect(head.method)
+        conn = up.conn
+        body = self.body
+        if body:  # a retry, or a try that waited for its connection: the body so far goes too
+            if self.chunked:
+                conn.writelines([self.head_bytes, *(b"%x\r\n%s\r\n" % (len(d), d) for d in body)])
+            else:
+                conn.writelines([self.head_bytes, *body])
+            self.sent_body = True
+        else:
+            conn.write(self.head_bytes)
+        if self.request_done and self.chunked:
+            conn.write(b"0\r\n\r\n")
+        if not self.cfg.retry.attempts:
+            self.body = None
         if self.paused:
-            up.conn.pause_reading()
-        if pool.read_timeout > 0:  # the pool's sweep ends it if no byte comes for read_timeout
-            self.last_read = monotonic()
-            pool.active.add(self)
-            if pool.sweeper is None:
-                pool.sweep_later()
+            conn.pause_reading()
+        self._watch()
+
+    def _watch(self) -> None:
+        cfg = self.cfg
+        self.last_read = self.sent_at = monotonic()
+        if cfg.read_timeout > 0 or cfg.first_byte_timeout > 0 or cfg.timeout > 0:
+            cfg.watch(self)
 
     # -- the response, from the upstream connection ----------------------------------------------
     def upstream_events(self) -> None:
@@ -425,10 +463,19 @@ class Exchange:
                 status = e.status  # type: ignore[union-attr]
                 if status == 101 and self.upgrade is not None:
                     self.responded = self.tunnel = True
-                    self.cfg.pool.active.discard(self)  # a tunnel may be quiet as long as it likes
+                    self.cfg.active.discard(self)  # a tunnel may be quiet as long as it likes
+                    self._report(status, None)
                     sink.on_switched(tag, e)
                 elif status >= 200:  # interim responses (100 Continue) stay between us and the server
+                    self._report(status, None)
+                    if status in self.cfg.retry.statuses and self._retry(status):
+                        return
                     self.responded = True
+                    ups, ep = self.ups, self.ep
+                    if ups is not None and ups.affinity_cookie is not None and ep is not None:
+                        line = ups.affinity_field(self.head, ep)
+                        if line is not None:
+                            _add_field(e, line)  # type: ignore[arg-type]
                     sink.on_response_head(tag, e)
             elif self.tunnel:  # the end of the tunnel's bytes: the server closed it
                 self._finish(None, reuse=False)
@@ -441,10 +488,22 @@ class Exchange:
                 return
         sink.on_response_flush(tag)
 
-    def upstream_failed(self, error: str) -> None:
+    def _report(self, status: int | None, error: str | None) -> None:
+        ups, ep = self.ups, self.ep
+        if ups is not None and ep is not None:
+            ups.report(ep, status, error, monotonic() - self.sent_at)
+
+    def upstream_failed(self, error: str, detail: str = "") -> None:
         up = self.up
-        log.warning("%r: upstream %s:%d: %s", self.ctx, *(up.key if up else ("?", 0)), error)
-        self._finish(error, reuse=False)
+        log.warning(
+            "%r: upstream %s: %s",
+            self.ctx,
+            up.endpoint.name if up else "?",
+            f"{error}: {detail}" if detail else error,
+        )
+        self._report(None, error)
+        if not self._retry(error):
+            self._finish(error, reuse=False)
 
     def upstream_closed(self, error: str | None) -> None:
         if self.done:
@@ -455,21 +514,65 @@ class Exchange:
             up is not None
             and head is not None
             and up.used > 1
+            and not self.stale_retried
             and not self.responded
             and not self.sent_body
             and head.method in IDEMPOTENT
-            and self.tries <= self.cfg.retries
             and up.dec.idle is False
         ):
-            # a kept-alive connection the server had already closed: try once more, fresh
+            # a kept-alive connection the server had already closed: once more, on a fresh one
+            self.stale_retried = True
             self.up = None
-            self._send(up.key)
+            ep = up.endpoint
+            self.attach(ep.take() or Conn(ep, self.cfg.connect_timeout))
             return
         if error is None and not self.responded:
-            error = "ConnectionReset"
+            error = errors.CONNECTION_RESET
         if error is not None:
-            log.warning("%r: upstream %s:%d failed: %s", self.ctx, *(up.key if up else ("?", 0)), error)
+            log.warning("%r: upstream %s failed: %s", self.ctx, up.endpoint.name if up else "?", error)
+            if not self.responded:
+                self._report(None, error)
+                if self._retry(error):
+                    return
         self._finish(error or "UpstreamClosed", reuse=False)
+
+    def _retry(self, failure: str | int) -> bool:
+        """Try again after ``failure`` if the route's policy allows: True when a retry is on."""
+        if self.responded or self.done or self.tunnel:
+            return False
+        if self.sent_body and self.body is None:
+            return False  # part of a long body went and is not kept
+        ups, head = self.ups, self.head
+        assert ups is not None
+        assert head is not None
+        self.failure = failure if isinstance(failure, str) else None
+        policy = self.cfg.retry
+        tries = self.tries - self.stale_retried  # a fresh connection for a stale one is not a retry
+        if not policy.allows(failure, head.method, tries, ups.retrying, ups.in_flight):
+            return False
+        self._release(reuse=False)
+        ep = self.ep
+        if ep is not None:
+            self.tried = [ep] if self.tried is None else [*self.tried, ep]
+            ep.active -= 1
+            self.ep = None
+        if not self.retrying:
+            self.retrying = True
+            ups.retrying += 1
+        delay = policy.delay(tries)
+        log.info(
+            "%r: retrying %s %s after %s (try %d)",
+            self.ctx,
+            head.method,
+            head.target,
+            failure,
+            self.tries + 1,
+        )
+        if delay > 0:
+            self.retry_timer = running_loop().call_later(delay, self._try)
+        else:
+            self._try()
+        return True
 
     def upstream_write_paused(self, paused: bool) -> None:
         hold = self.hold
@@ -486,26 +589,64 @@ class Exchange:
         if up is not None:
             up.conn.pause_reading() if paused else up.conn.resume_reading()
 
-    def timed_out(self) -> None:
-        """No byte of the response came within the read timeout (the pool's sweep tells)."""
-        if not self.done:
-            self._finish("ReadTimeout", reuse=False)
-
-    def _finish(self, error: str | None, reuse: bool) -> None:
+    def timed_out(self, error: str) -> None:
+        """A timeout of the route passed (its sweep tells)."""
         if self.done:
             return
-        self.done = True
-        pool: _Pool = self.cfg.pool
-        pool.active.discard(self)
+        if error == errors.READ_TIMEOUT and not self.responded:
+            self._report(None, error)
+            if self._retry(error):
+                return
+        self._finish(error, reuse=False)
+
+    def _fail(self, error: str, why: str) -> None:
+        head = self.head
+        log.warning(
+            "%r: %s %s: %s: %s",
+            self.ctx,
+            head.method if head else "?",
+            head.target if head else "",
+            error,
+            why,
+        )
+        self._finish(error, reuse=False)
+
+    def _release(self, reuse: bool) -> None:
+        """The connection of this try goes back to its target's pool, or is dropped."""
         up, self.up = self.up, None
         if up is not None:
             if reuse and not up.conn.closed:
                 if self.paused:
                     up.conn.resume_reading()
-                pool.give_back(up, self.last_read)
+                up.endpoint.give_back(up, self.last_read)
             else:
                 up.exchange = None
                 up.conn.abort()
+        if self.waiting and self.ep is not None:
+            self.waiting = False
+            try:
+                self.ep.pending.remove(self)
+            except ValueError:
+                pass
+
+    def _finish(self, error: str | None, reuse: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.cfg.active.discard(self)
+        if self.retry_timer is not None:
+            self.retry_timer.cancel()
+            self.retry_timer = None
+        ups = self.ups
+        if ups is not None:
+            if self.retrying:
+                ups.retrying -= 1
+            if self.started:
+                ups.in_flight -= 1
+        ep = self.ep
+        self._release(reuse)
+        if ep is not None:
+            ep.active -= 1
         if self.hold is not None:
             self.hold.release()
         if error is not None:
@@ -516,11 +657,13 @@ class Exchange:
         self._finish(None, reuse=False)
 
 
-def _host_field(key: tuple[str, int]) -> bytes:
-    host, port = key
-    if ":" in host:
-        host = f"[{host}]"
-    return (host if port == 80 else f"{host}:{port}").encode("idna")
+def _add_field(head: ResponseHead, line: bytes) -> None:
+    """Add a ``name: value`` line to a response head on its way to the client."""
+    if head.forward is not None:
+        head.forward.append(line)
+    else:
+        name, _, value = line.partition(b": ")
+        head.raw_headers.append((name, value))
 
 
 class MuxHTTP(Filter):
@@ -606,165 +749,24 @@ class MuxHTTP(Filter):
             self.pipeline.context.unwatch_output(self._on_output_paused)
 
 
-class _TunnelCfg:
-    __slots__ = ("allow", "connect_timeout", "idle_timeout")
-
-    def __init__(
-        self, allow: list[tuple[str, str]] | None, connect_timeout: float, idle_timeout: float
-    ) -> None:
-        self.allow = allow
-        self.connect_timeout = connect_timeout
-        self.idle_timeout = idle_timeout
-
-    def allows(self, host: str, port: int) -> bool:
-        if self.allow is None:
-            return True
-        h = host.lower()
-        return any(fnmatchcase(h, hp) and (pp == "*" or pp == str(port)) for hp, pp in self.allow)
-
-
-class Tunnel(Filter):
-    """``CONNECT host:port`` answered with a TCP connection: 200, then bytes both ways."""
-
-    __slots__ = ("_hold", "conn", "connected", "ended")
-
-    def __init__(self, cfg: Any = None) -> None:
-        super().__init__(cfg)
-        self.conn: Outbound | None = None
-        self.connected = False
-        self.ended = False
-        self._hold: Hold | None = None
-
-    def process(self, evt: Event) -> None:
-        t = type(evt)
-        if t is MessageStart:
-            head: RequestHead = evt.head  # type: ignore[attr-defined]
-            if head.method != "CONNECT":
-                self._answer(405, "only CONNECT goes through this tunnel\n")
-                return
-            try:
-                host, port = split_address(head.target, default_host="")
-                if not host or port == 0:
-                    raise ValueError(head.target)
-            except ValueError:
-                self._answer(400, f"bad CONNECT target {head.target!r}\n")
-                return
-            if not self.cfg.allows(host, port):
-                log.warning("%r: CONNECT to %s refused by the allow-list", self.pipeline.context, head.target)
-                self._answer(403, f"CONNECT to {head.target} is not allowed\n")
-                return
-            ctx = self.pipeline.context
-            self._hold = Hold(ctx.valve)
-            self.conn = Outbound(
-                self, host, port, connect_timeout=self.cfg.connect_timeout, idle_timeout=self.cfg.idle_timeout
-            )
-            ctx.watch_output(self._on_output_paused)
-        elif t is Data and self.conn is not None:
-            self.conn.write(evt.data)  # type: ignore[attr-defined]
-        elif t is StreamEnd and self.conn is not None:
-            if evt.error:  # type: ignore[attr-defined]
-                self.conn.abort(evt.error)  # type: ignore[attr-defined]
-            else:
-                self.conn.write_eof()
-
-    def _answer(self, status: int, text: str) -> None:
-        self.ended = True
-        self._out(MessageStart(ResponseHead(status, "", "1.1", [(b"content-type", b"text/plain")])))
-        self._out(Data(text.encode()))
-        self._out(MessageEnd())
-
-    # -- the outbound connection's handler ---------------------------------------------------------
-    def on_connect(self) -> None:
-        self.connected = True
-        self._out(MessageStart(ResponseHead(200, "Connection Established")))
-        self._out(MessageEnd())
-
-    def on_data(self, data: bytes) -> None:
-        try:
-            self._out(Data(data))
-        except Exception as exc:
-            self.pipeline.context.fail(exc)
-
-    def on_eof(self) -> None:
-        self._end(None)
-
-    def on_close(self, error: str | None) -> None:
-        if not self.connected and not self.ended:
-            log.warning(
-                "%r: CONNECT to %s:%d failed: %s",
-                self.pipeline.context,
-                *(self.conn.host, self.conn.port) if self.conn else ("?", 0),
-                error,
-            )
-            status = 504 if error == "ConnectionTimeout" else 502
-            self._answer(status, f"cannot connect: {error}\n")
-            return
-        self._end(error)
-
-    def on_write_paused(self, paused: bool) -> None:
-        if self._hold is not None:
-            self._hold.take() if paused else self._hold.release()
-
-    def _on_output_paused(self, paused: bool) -> None:
-        if self.conn is not None:
-            self.conn.pause_reading() if paused else self.conn.resume_reading()
-
-    def _end(self, error: str | None) -> None:
-        if not self.ended:
-            self.ended = True
-            try:
-                self._out(StreamEnd(error))
-            except Exception as exc:
-                self.pipeline.context.fail(exc)
-
-    def close(self) -> None:
-        self.ended = True
-        if self.conn is not None and not self.conn.closed:
-            self.conn.abort()
-        if self._hold is not None:
-            self._hold.release()
-        self.pipeline.context.unwatch_output(self._on_output_paused)
-
-
-def tunnel(
-    self: Builder,
-    *,
-    allow: list[str] | None = None,
-    connect_timeout: float = 10.0,
-    idle_timeout: float = 300.0,
-) -> Builder:
-    """Answer ``CONNECT host:port`` requests (forward proxying) with a TCP tunnel.
-
-    ``allow`` limits the targets: ``"host:port"`` patterns where the host may use ``*``
-    wildcards (``"*.example.com:443"``) and the port may be ``*``; others get 403. Without it,
-    every target is allowed. Use it under ``demux_http`` for the CONNECT requests.
-    """
-    rules = None
-    if allow is not None:
-        rules = []
-        for rule in allow:
-            host, sep, port = rule.rpartition(":")
-            if not sep or not host or not (port == "*" or port.isdigit()):
-                raise ValueError(
-                    f"tunnel(): bad allow rule {rule!r}: write host:port (wildcards: *.example.com:443, *)"
-                )
-            rules.append((host.lower(), port))
-    return self.add("tunnel", Tunnel, _TunnelCfg(rules, connect_timeout, idle_timeout))
-
-
-def _pool(
-    name: str, connect_timeout: float, read_timeout: float, max_idle: int, idle_timeout: float
-) -> _Pool:
-    for what, value in (
-        ("connect_timeout", connect_timeout),
-        ("read_timeout", read_timeout),
-        ("idle_timeout", idle_timeout),
-    ):
+def _settings(name: str, **values: Any) -> None:
+    for what, value in values.items():
+        if value is None and what == "first_byte_timeout":
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name}(): {what} must be a number of seconds >= 0, not {value!r}")
-    if isinstance(max_idle, bool) or not isinstance(max_idle, int) or max_idle < 0:
-        raise ValueError(f"{name}(): max_idle must be a number of connections >= 0, not {max_idle!r}")
-    return _Pool(max_idle, float(idle_timeout), float(connect_timeout), float(read_timeout))
+
+
+def _retry_policy(name: str, retry: Any) -> Retry:
+    if retry is None:
+        return Retry()
+    if retry is False:
+        return NEVER
+    if isinstance(retry, Retry):
+        return retry
+    if isinstance(retry, int) and not isinstance(retry, bool):
+        return Retry(retry)
+    raise TypeError(f"{name}(): retry is a pw.Retry(...) or a number of retries, not {retry!r}")
 
 
 def _client_method(name: str, forwarded: bool, doc: str) -> Any:
@@ -774,12 +776,30 @@ def _client_method(name: str, forwarded: bool, doc: str) -> Any:
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        first_byte_timeout: float | None = None,
+        timeout: float = 0.0,
+        retry: Retry | int | bool | None = None,
         max_idle: int = DEFAULT_MAX_IDLE,
         idle_timeout: float = 60.0,
-        retries: int = 1,
     ) -> Builder:
-        pool = _pool(name, connect_timeout, read_timeout, max_idle, idle_timeout)
-        return self.add(name, MuxHTTP, _ProxyCfg(target, pool, float(read_timeout), retries, forwarded))
+        _settings(
+            name,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            first_byte_timeout=first_byte_timeout,
+            timeout=timeout,
+        )
+        cfg = _ProxyCfg(
+            target,
+            connect_timeout=float(connect_timeout),
+            read_timeout=float(read_timeout),
+            first_byte_timeout=None if first_byte_timeout is None else float(first_byte_timeout),
+            timeout=float(timeout),
+            retry=_retry_policy(name, retry),
+            forwarded=forwarded,
+            pool_options={"max_idle": max_idle, "idle_timeout": idle_timeout},
+        )
+        return self.add(name, MuxHTTP, cfg)
 
     method.__name__ = name
     method.__doc__ = doc
@@ -789,13 +809,18 @@ def _client_method(name: str, forwarded: bool, doc: str) -> Any:
 proxy = _client_method(
     "proxy",
     True,
-    """Forward each request to ``target`` (``"http://host:port"``, ``"host:port"``, or a function
-    of the request head and the context returning one); see the module docstring.
+    """Forward each request to ``target``: a :class:`pipework.Upstream`, an address
+    (``"http://host:port"``, ``"host:port"``), a list of addresses (balanced round-robin), or a
+    function of the request head (and the context) returning one of those; see the module
+    docstring.
 
-    ``read_timeout`` is the longest wait for the next bytes of the response (504 if it passes
-    before the response started); ``max_idle`` and ``idle_timeout`` bound the pool of kept-alive
-    connections per target; ``retries`` is how often a request is resent when a kept-alive
-    connection turns out to be closed.""",
+    ``connect_timeout``; ``read_timeout``, the longest wait for the next bytes of the response;
+    ``first_byte_timeout`` for its first byte (``read_timeout`` by default); ``timeout`` for the
+    whole exchange (0: none) — 504 when one passes before the response started. ``retry``: a
+    :class:`pipework.Retry`, a number of retries, or False (default: ``Retry()``, two retries on
+    connect failures, resets and timeouts). ``max_idle`` and ``idle_timeout`` bound the pool of
+    kept-alive connections per target of an upstream made from addresses (an ``Upstream`` has
+    its own).""",
 )
 mux_http = _client_method(
     "mux_http",
@@ -807,4 +832,4 @@ mux_http = _client_method(
 )
 
 
-register(proxy=proxy, mux_http=mux_http, tunnel=tunnel)
+register(proxy=proxy, mux_http=mux_http)

@@ -1,0 +1,104 @@
+"""Request keys: what a request is hashed or counted by, written as a short expression or a function.
+
+``key_function("header:x-user")`` returns ``fn(head, ctx) -> bytes | None`` (None: the request
+has no such key). Used by consistent-hash balancing (``Upstream(hash_key=...)``,
+``pipework reverse-proxy --hash-key``) and meant for any policy keyed per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..core.callback import adapt
+
+KeyFunction = Callable[[Any, Any], "bytes | None"]
+
+#: the expressions key_function understands, for error messages and --help
+EXPRESSIONS = ("header:NAME", "cookie:NAME", "query:NAME", "path", "uri", "host", "ip")
+
+
+def _header(name: bytes) -> KeyFunction:
+    def key(head: Any, ctx: Any) -> bytes | None:
+        return head.header(name)  # type: ignore[no-any-return]
+
+    return key
+
+
+def cookie_value(head: Any, name: bytes) -> bytes | None:
+    """The value of the request's cookie ``name``, or None."""
+    for k, v in head.raw_headers:
+        if len(k) == 6 and k.lower() == b"cookie":
+            for part in v.split(b";"):
+                n, eq, value = part.strip().partition(b"=")
+                if eq and n == name:
+                    return value  # type: ignore[no-any-return]
+    return None
+
+
+def _cookie(name: bytes) -> KeyFunction:
+    def key(head: Any, ctx: Any) -> bytes | None:
+        return cookie_value(head, name)
+
+    return key
+
+
+def _query(name: str) -> KeyFunction:
+    def key(head: Any, ctx: Any) -> bytes | None:
+        values = head.query_params().get(name)
+        return values[0].encode() if values else None
+
+    return key
+
+
+def _path(head: Any, ctx: Any) -> bytes | None:
+    return head.path.encode("latin-1")  # type: ignore[no-any-return]
+
+
+def _uri(head: Any, ctx: Any) -> bytes | None:
+    return head.raw_target  # type: ignore[no-any-return]
+
+
+def _host(head: Any, ctx: Any) -> bytes | None:
+    h = head.header(b"host")
+    return h.lower() if h is not None else None
+
+
+def _ip(head: Any, ctx: Any) -> bytes | None:
+    addr = ctx.inbound.remote_address
+    return addr.encode() if addr else None
+
+
+_PLAIN: dict[str, KeyFunction] = {"path": _path, "uri": _uri, "host": _host, "ip": _ip}
+_NAMED: dict[str, Callable[[str], KeyFunction]] = {
+    "header": lambda n: _header(n.lower().encode()),
+    "cookie": lambda n: _cookie(n.encode()),
+    "query": _query,
+}
+
+
+def key_function(spec: str | Callable[..., Any], what: str = "key") -> KeyFunction:
+    """``spec`` (an expression or a function of the head, and optionally the context) as
+    ``fn(head, ctx) -> bytes | None``; ValueError naming ``what`` for an unknown expression."""
+    if callable(spec):
+        cb = adapt(spec, 1, what)
+        if cb.is_async:
+            raise TypeError(f"{what}: the key function must not be async")
+        call = cb.call
+
+        def key(head: Any, ctx: Any) -> bytes | None:
+            v = call(head, ctx)
+            if v is None or isinstance(v, bytes):
+                return v
+            return str(v).encode()
+
+        return key
+    if not isinstance(spec, str):
+        raise TypeError(f"{what}: expected an expression such as 'header:x-user' or a function, not {spec!r}")
+    kind, colon, name = spec.partition(":")
+    kind = kind.strip().lower()
+    if not colon and kind in _PLAIN:
+        return _PLAIN[kind]
+    if colon and kind in _NAMED and name.strip():
+        return _NAMED[kind](name.strip())
+    raise ValueError(f"{what}: {spec!r} is not a key; write one of {', '.join(EXPRESSIONS)}")
