@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +96,7 @@ async def drive(scenario: str, n: int, www: str) -> None:
     from pipework.codec.http1 import ResponseDecoder
     from pipework.core.script import run_declarations
     from pipework.core.session import InboundSession
-    from pipework.filters.proxy import _Upstream
+    from pipework.filters.upstream import Conn
 
     if scenario == "static":
         inner = lambda p: p.serve_files(www)  # noqa: E731
@@ -110,11 +109,14 @@ async def drive(scenario: str, n: int, www: str) -> None:
     up = None
     if scenario == "proxy":  # one kept-alive upstream connection, already in the pool
         cfg = layout.templates[0].cfg.layout.templates[0].cfg
-        up = _Upstream.__new__(_Upstream)
-        up.pool, up.key, up.exchange, up.idle_since, up.used = cfg.pool, cfg.key, None, 0.0, 1
+        cfg.upstream.max_requests_per_connection = 0  # the one connection carries them all
+        ep = cfg.upstream.available[0]
+        up = Conn.__new__(Conn)
+        up.endpoint, up.exchange, up.idle_since, up.used, up.received = ep, None, 0.0, 1, 0
         up.dec = ResponseDecoder(one_at_a_time=True)
         up.conn = FakeConn()  # type: ignore[assignment]
-        cfg.pool.idle[cfg.key] = deque([up])
+        ep.conns += 1
+        ep.idle.append(up)
     client = FakeConn()
     session = InboundSession(layout, client)
     feed = session.take_bytes or session.on_data  # as Connection.attach chooses

@@ -119,7 +119,11 @@ class DnsDiscovery:
             )
         elif sorted(targets) != sorted((ep.name, ep.configured_weight) for ep in ups.endpoints.values()):
             log.info(
-                "upstream %s: %s %s -> %s", ups.name, self.record, self.name, ", ".join(n for n, _ in targets)
+                "upstream %s: %s %s -> %s",
+                ups.name,
+                self.record,
+                self.name,
+                ", ".join(sorted(n for n, _ in targets)),
             )
             ups.set_targets(dict(targets))
         if self.interval is not None:

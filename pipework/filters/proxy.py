@@ -77,9 +77,11 @@ class _ProxyCfg:
         "implicit",
         "pool_options",
         "read_timeout",
+        "requests",
         "retry",
         "sweeper",
         "target",
+        "timed",
         "timeout",
         "upstream",
     )
@@ -100,6 +102,8 @@ class _ProxyCfg:
         self.read_timeout = read_timeout
         self.first_byte_timeout = read_timeout if first_byte_timeout is None else first_byte_timeout
         self.timeout = timeout
+        #: some timeout applies: exchanges in flight are watched
+        self.timed = read_timeout > 0 or self.first_byte_timeout > 0 or timeout > 0
         self.retry = retry
         #: proxy(): X-Forwarded-* and Via are added; mux_http(): the request goes as it is
         self.forwarded = forwarded
@@ -115,6 +119,7 @@ class _ProxyCfg:
             self.upstream = Upstream(target, **pool_options)
         self.active: set[Exchange] = set()
         self.sweeper: asyncio.TimerHandle | None = None
+        self.requests = 0  # requests seen, for the retry budget
 
     def upstream_of(self, value: Any) -> Upstream:
         """The upstream a target function's answer names; one per distinct address answered."""
@@ -269,7 +274,6 @@ class Exchange:
         "request_done",
         "responded",
         "retry_timer",
-        "retrying",
         "sent_at",
         "sent_body",
         "sink",
@@ -306,7 +310,6 @@ class Exchange:
         self.tries = 0
         self.failure: str | None = None  # the error of the last try, when it failed
         self.stale_retried = False
-        self.retrying = False  # counted in the upstream's retries in flight
         self.retry_timer: asyncio.TimerHandle | None = None
         self.waiting = False  # queued on its target for a connection
         self.upgrade: bytes | None = None  # the Upgrade the client asked for, passed on
@@ -335,6 +338,7 @@ class Exchange:
             self._fail(UPSTREAM_OVERFLOW, f"{ups.in_flight} requests in flight (max_requests)")
             return
         ups.in_flight += 1
+        cfg.requests += 1
         self._try()
 
     def data(self, data: bytes) -> None:
@@ -372,7 +376,9 @@ class Exchange:
         assert ups is not None
         assert self.head is not None
         tried = self.tried
-        ep = ups.pick(self.head, self.ctx, tried)
+        ep = ups.only if tried is None else None
+        if ep is None:
+            ep = ups.pick(self.head, self.ctx, tried)
         if ep is None and tried:
             ep = ups.pick(self.head, self.ctx)  # every target was tried: one of them again
         if ep is None:
@@ -381,7 +387,7 @@ class Exchange:
             else:
                 self._fail(NO_HEALTHY_UPSTREAM, f"no healthy target in upstream {ups.name}")
             return
-        if ep.full():
+        if ups.max_connections and ep.full():
             # at max_connections: wait for one, or go to a target with room
             if len(ep.pending) >= ups.max_pending:
                 others = [ep] if tried is None else [*tried, ep]
@@ -399,7 +405,9 @@ class Exchange:
                 ep.active += 1
                 self.waiting = True
                 ep.pending.append(self)
-                self._watch()
+                self.last_read = monotonic()
+                if self.cfg.timed:
+                    self.cfg.watch(self)
                 return
         self.ep = ep
         ep.active += 1
@@ -436,13 +444,9 @@ class Exchange:
             self.body = None
         if self.paused:
             conn.pause_reading()
-        self._watch()
-
-    def _watch(self) -> None:
-        cfg = self.cfg
         self.last_read = self.sent_at = monotonic()
-        if cfg.read_timeout > 0 or cfg.first_byte_timeout > 0 or cfg.timeout > 0:
-            cfg.watch(self)
+        if self.cfg.timed:
+            self.cfg.watch(self)
 
     # -- the response, from the upstream connection ----------------------------------------------
     def upstream_events(self) -> None:
@@ -467,12 +471,15 @@ class Exchange:
                     self._report(status, None)
                     sink.on_switched(tag, e)
                 elif status >= 200:  # interim responses (100 Continue) stay between us and the server
-                    self._report(status, None)
+                    ups = self.ups
+                    assert ups is not None
+                    if ups.observes:
+                        self._report(status, None)
                     if status in self.cfg.retry.statuses and self._retry(status):
                         return
                     self.responded = True
-                    ups, ep = self.ups, self.ep
-                    if ups is not None and ups.affinity_cookie is not None and ep is not None:
+                    ep = self.ep
+                    if ups.affinity_cookie is not None and ep is not None:
                         line = ups.affinity_field(self.head, ep)
                         if line is not None:
                             _add_field(e, line)  # type: ignore[arg-type]
@@ -548,7 +555,7 @@ class Exchange:
         self.failure = failure if isinstance(failure, str) else None
         policy = self.cfg.retry
         tries = self.tries - self.stale_retried  # a fresh connection for a stale one is not a retry
-        if not policy.allows(failure, head.method, tries, ups.retrying, ups.in_flight):
+        if not policy.allows(failure, head.method, tries, self.cfg.requests, monotonic()):
             return False
         self._release(reuse=False)
         ep = self.ep
@@ -556,9 +563,7 @@ class Exchange:
             self.tried = [ep] if self.tried is None else [*self.tried, ep]
             ep.active -= 1
             self.ep = None
-        if not self.retrying:
-            self.retrying = True
-            ups.retrying += 1
+        ups.retries += 1
         delay = policy.delay(tries)
         log.info(
             "%r: retrying %s %s after %s (try %d)",
@@ -638,11 +643,8 @@ class Exchange:
             self.retry_timer.cancel()
             self.retry_timer = None
         ups = self.ups
-        if ups is not None:
-            if self.retrying:
-                ups.retrying -= 1
-            if self.started:
-                ups.in_flight -= 1
+        if ups is not None and self.started:
+            ups.in_flight -= 1
         ep = self.ep
         self._release(reuse)
         if ep is not None:

@@ -186,7 +186,8 @@ class Endpoint(Target):
             return
         c.idle_since = now
         self.idle.append(c)
-        up.sweep_later()
+        if up.sweeper is None:
+            up.sweep_later()
 
     def forget(self, c: Conn) -> None:
         """``c`` closed: out of the pool, and its place may go to a waiting exchange."""
@@ -356,12 +357,14 @@ class Upstream:
         self.outlier: OutlierDetector[Endpoint] | None = None
         self.endpoints: dict[str, Endpoint] = {}
         self.available: list[Endpoint] = []
+        self.only: Endpoint | None = None
+        self.observes = False
         self.in_flight = 0
-        self.retrying = 0
+        self.retries = 0  # requests sent again after a failed try
         self.overflows = 0
         self.started = False
         self.stopped = False
-        self._sweeper: Any = None
+        self.sweeper: Any = None
         self._ramp: Any = None
         self._outlier_timer: Any = None
         self._by_id: dict[str, Endpoint] = {}
@@ -459,6 +462,10 @@ class Upstream:
                 ep.weight = ep.configured_weight
             avail.append(ep)
         self.available = avail
+        # the one endpoint there is to pick, when there is one: the proxy then skips ``pick``
+        self.only = avail[0] if len(avail) == 1 else None
+        # the proxy reports responses: for the balancer's latencies or outlier detection
+        self.observes = self.outlier is not None or self.balancer.wants_latency
         self.balancer.update(avail)
         if self._affinity_ring is not None:
             self._affinity_ring.update(avail)
@@ -590,17 +597,17 @@ class Upstream:
                 ep.check.stop()
                 ep.check = None
             ep.close_idle()
-        for timer in (self._sweeper, self._ramp, self._outlier_timer):
+        for timer in (self.sweeper, self._ramp, self._outlier_timer):
             if timer is not None:
                 timer.cancel()
-        self._sweeper = self._ramp = self._outlier_timer = None
+        self.sweeper = self._ramp = self._outlier_timer = None
 
     def sweep_later(self) -> None:
-        if self._sweeper is None and self.idle_timeout > 0:
-            self._sweeper = running_loop().call_later(max(0.25, self.idle_timeout / 4), self._sweep)
+        if self.sweeper is None and self.idle_timeout > 0:
+            self.sweeper = running_loop().call_later(max(0.25, self.idle_timeout / 4), self._sweep)
 
     def _sweep(self) -> None:
-        self._sweeper = None
+        self.sweeper = None
         now = monotonic()
         left = False
         for ep in self.endpoints.values():

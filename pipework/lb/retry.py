@@ -2,12 +2,15 @@
 
 Theory of operation: a proxy asks :meth:`Retry.allows` after a try failed, with what went wrong
 (an error name such as ``ConnectionRefused``, or a response status), the method, how many tries
-were made and how loaded the upstream is. The answer weighs the safety of the method (RFC 9110
-9.2.2: only idempotent requests are sent twice unless the user says otherwise; a connection that
-never opened carried nothing, so any method may go again), the conditions the user listed, the
-number of attempts, and a budget that keeps retries to a share of the requests in flight (as
-Envoy's retry budget and Linkerd's), so that a struggling upstream is not buried under them.
-:meth:`Retry.delay` gives a jittered exponential back-off ("full jitter").
+were made, how many requests the route has seen and the time. The answer weighs the safety of
+the method (RFC 9110 9.2.2: only idempotent requests are sent twice unless the user says
+otherwise; a connection that never opened carried nothing, so any method may go again), the
+conditions the user listed, the number of attempts, and a budget, as Finagle's and Linkerd's:
+each request earns ``budget`` of a retry and each second ``min_per_second`` more, up to what
+``window`` seconds at that floor would earn, and a retry spends one. A burst of failures (a
+server dying under load) is absorbed; a steady failure rate adds at most ``budget`` of the load
+in retries, so a struggling upstream is not buried under them. :meth:`Retry.delay` gives a
+jittered exponential back-off ("full jitter").
 """
 
 from __future__ import annotations
@@ -41,25 +44,28 @@ class Retry:
     response), and response statuses such as 502, 503, 504. The default is nginx's
     ``proxy_next_upstream error timeout``. ``methods``: the methods retried after the request may
     have reached the server (the idempotent ones by default); a connect failure is retried for
-    any method. ``budget``: retries in flight may be at most this share of the requests in
-    flight on the upstream, but ``min_concurrent`` are always allowed (so a retry storm adds at
-    most half the load; losing one target of three under load, a third of the requests in
-    flight retry at once, and all may). ``backoff`` and
+    any method. ``budget``: the share of the requests that may be retried; ``min_per_second``
+    retries a second are allowed whatever the traffic, and an unused allowance is kept up to
+    ``window`` seconds' worth of that floor (see the module docstring). ``backoff`` and
     ``max_backoff``: the first retry waits a random time up to ``backoff`` seconds, each next
     one up to twice as long, never more than ``max_backoff`` (0: go at once).
     A retry goes to a different target when the upstream has one.
     """
 
     __slots__ = (
+        "_requests",
+        "_stamp",
         "attempts",
         "backoff",
         "budget",
+        "cap",
         "errors",
         "max_backoff",
         "methods",
-        "min_concurrent",
+        "min_per_second",
         "rng",
         "statuses",
+        "tokens",
     )
 
     def __init__(
@@ -68,8 +74,9 @@ class Retry:
         *,
         on: Iterable[str | int] = ("connect-failure", "reset", "timeout"),
         methods: Collection[str] = IDEMPOTENT,
-        budget: float = 0.5,
-        min_concurrent: int = 10,
+        budget: float = 0.2,
+        min_per_second: float = 10.0,
+        window: float = 10.0,
         backoff: float = 0.025,
         max_backoff: float = 0.25,
         rng: random.Random | None = None,
@@ -89,27 +96,37 @@ class Retry:
                 raise ValueError(
                     f"Retry(): cannot retry on {cond!r}; use {', '.join(CONDITIONS)} or a status such as 503"
                 )
-        for name, value in (("budget", budget), ("backoff", backoff), ("max_backoff", max_backoff)):
+        numbers = {
+            "budget": budget,
+            "min_per_second": min_per_second,
+            "window": window,
+            "backoff": backoff,
+            "max_backoff": max_backoff,
+        }
+        for name, value in numbers.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"Retry(): {name} must be a number >= 0, not {value!r}")
-        if isinstance(min_concurrent, bool) or not isinstance(min_concurrent, int) or min_concurrent < 0:
-            raise ValueError(f"Retry(): min_concurrent must be a whole number >= 0, not {min_concurrent!r}")
         self.attempts = attempts
         self.errors = frozenset(errors)
         self.statuses = frozenset(statuses)
         self.methods = frozenset(m.upper() for m in methods)
         self.budget = float(budget)
-        self.min_concurrent = min_concurrent
+        self.min_per_second = float(min_per_second)
+        #: the most retries the budget can hold; it starts full
+        self.cap = max(1.0, self.min_per_second * window)
+        self.tokens = self.cap
+        self._requests = 0
+        self._stamp: float | None = None
         self.backoff = float(backoff)
         self.max_backoff = float(max(max_backoff, backoff))
         self.rng = rng or random.Random()
 
     def allows(
-        self, failure: str | int, method: str, tries: int, retrying: int = 0, in_flight: int = 0
+        self, failure: str | int, method: str, tries: int, requests: int = 0, now: float = 0.0
     ) -> bool:
         """Whether a request that failed with ``failure`` (an error name or a status) after
-        ``tries`` tries may go again, while ``retrying`` retries and ``in_flight`` requests are
-        in flight on its upstream."""
+        ``tries`` tries may go again, ``requests`` being how many requests the route has seen
+        and ``now`` the time in seconds; a True answer spends one retry of the budget."""
         if tries > self.attempts:
             return False
         if isinstance(failure, int):
@@ -117,7 +134,15 @@ class Retry:
                 return False
         elif failure not in self.errors or (failure not in CONNECT_FAILURES and method not in self.methods):
             return False
-        return retrying < max(self.min_concurrent, self.budget * in_flight)
+        earned = self.budget * max(0, requests - self._requests)
+        if self._stamp is not None:
+            earned += self.min_per_second * max(0.0, now - self._stamp)
+        self._requests, self._stamp = requests, now
+        self.tokens = min(self.cap, self.tokens + earned)
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
     def delay(self, tries: int) -> float:
         """Seconds to wait before try number ``tries + 1`` (``tries`` >= 1 made so far)."""

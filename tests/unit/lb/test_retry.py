@@ -39,19 +39,32 @@ def test_statuses_and_conditions() -> None:
     assert "503" in repr(r)
 
 
-def test_default_budget_lets_a_third_of_the_load_retry_at_once() -> None:
-    r = Retry()
-    assert r.allows("ConnectionReset", "GET", 1, retrying=9, in_flight=12)
-    assert r.allows("ConnectionReset", "GET", 1, retrying=33, in_flight=100)
-    assert not r.allows("ConnectionReset", "GET", 1, retrying=50, in_flight=100)
+def test_budget_absorbs_a_burst_and_bounds_a_steady_failure_rate() -> None:
+    r = Retry(budget=0.2, min_per_second=10, window=10)
+    # a burst: the budget starts with 10 s of the floor (100 retries)
+    assert all(r.allows("ConnectionReset", "GET", 1, requests=0, now=0.0) for _ in range(100))
+    assert not r.allows("ConnectionReset", "GET", 1, requests=0, now=0.0)
+    # then 1,000 requests earn 200 retries' worth, but the budget holds at most 100
+    assert r.allows("ConnectionReset", "GET", 1, requests=1000, now=0.0)
+    granted = sum(r.allows("ConnectionReset", "GET", 1, requests=1000, now=0.0) for _ in range(200))
+    assert granted == 99
+    # time alone earns min_per_second
+    assert sum(r.allows("ConnectionReset", "GET", 1, requests=1000, now=0.5) for _ in range(20)) == 5
+    # a steady state: every request fails, 1,000 requests a second for 10 s
+    r = Retry(budget=0.2, min_per_second=10, window=10)
+    r.tokens = 0
+    granted = 0
+    for step in range(1, 1001):
+        requests, now = step * 10, step / 100
+        granted += sum(r.allows("ConnectionRefused", "GET", 1, requests, now) for _ in range(10))
+    assert 0.2 * 10_000 <= granted <= 0.2 * 10_000 + 10 * 10 + 1  # the share, plus the floor
 
 
-def test_budget_keeps_retries_to_a_share_of_the_requests_in_flight() -> None:
-    r = Retry(budget=0.2, min_concurrent=3)
-    assert r.allows("ConnectionRefused", "GET", 1, retrying=2, in_flight=5)
-    assert not r.allows("ConnectionRefused", "GET", 1, retrying=3, in_flight=5)  # min 3 allowed
-    assert r.allows("ConnectionRefused", "GET", 1, retrying=19, in_flight=100)
-    assert not r.allows("ConnectionRefused", "GET", 1, retrying=20, in_flight=100)
+def test_a_budget_always_holds_one_retry() -> None:
+    r = Retry(budget=0, min_per_second=0, window=0)
+    assert r.allows("ConnectionRefused", "GET", 1)  # the one retry a budget always holds
+    assert not r.allows("ConnectionRefused", "GET", 1)
+    assert not r.allows(503, "GET", 1)
 
 
 def test_backoff_is_jittered_exponential_and_capped() -> None:
@@ -75,7 +88,8 @@ def test_no_retries() -> None:
         ({"on": [99]}, "not an HTTP status"),
         ({"budget": -0.1}, "budget"),
         ({"backoff": "1s"}, "backoff"),
-        ({"min_concurrent": 1.5}, "min_concurrent"),
+        ({"min_per_second": -1}, "min_per_second"),
+        ({"window": "10s"}, "window"),
     ],
 )
 def test_bad_settings_say_what_is_wrong(kwargs: dict[str, object], message: str) -> None:
