@@ -34,10 +34,12 @@ from .core import (
 from .filters import ConcurrencyLimit
 from .filters.access_log import status_counts as http_status_counts
 from .filters.health_check import HealthCheck
+from .filters.route import fallback, redirect, split, to
 from .filters.upstream import Upstream
 from .lb import RoundRobin
 from .lb.health import OutlierDetection
 from .lb.retry import Retry
+from .lb.router import Router
 from .net import SourcePool
 from .net import split_address as parse_address
 from .policy import TokenBucket
@@ -67,17 +69,22 @@ __all__ = [
     "ResponseHead",
     "Retry",
     "RoundRobin",
+    "Router",
     "ScriptError",
     "SourcePool",
     "StreamEnd",
     "TokenBucket",
     "Upstream",
     "__version__",
+    "fallback",
     "http_status_counts",
     "listen",
     "on_exit",
     "parse_address",
     "pipeline",
+    "redirect",
     "register",
+    "split",
     "task",
+    "to",
 ]

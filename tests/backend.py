@@ -7,7 +7,8 @@ keep-alive. Its behaviour can be changed at run time by requests to ``/_control`
 ``/_control?status=500`` (the status of ordinary answers), ``?health=503`` (the status of
 ``/health``), ``?delay=0.2`` (seconds before answering), ``?reset=1`` (close connections on
 ordinary requests without answering); ``/_count`` answers the number of ordinary requests seen,
-``/_count?clear=1`` resets it. Written with asyncio streams and no pipework code: it is a peer.
+``/_count?clear=1`` resets it; ``/_echo...`` answers the request line and fields as received.
+Written with asyncio streams and no pipework code: it is a peer.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter, name: bytes) 
                 w.write(answer(200, str(state["count"]).encode(), name))
                 if "clear" in query:
                     state["count"] = 0
+            elif url.path.startswith("/_echo"):
+                state["count"] += 1
+                w.write(answer(200, head.rstrip(b"\r\n"), name))
             elif url.path == "/health":
                 w.write(answer(int(state["health"]), name, name))
             else:

@@ -1,6 +1,6 @@
 """Filter families. Importing this package registers every family's builder methods."""
 
-from . import connect, debug, handlers, http, proxy, static, throttle, tunnel, wait
+from . import connect, debug, handlers, http, proxy, route, static, throttle, tunnel, wait
 from .throttle import ConcurrencyLimit
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "handlers",
     "http",
     "proxy",
+    "route",
     "static",
     "throttle",
     "tunnel",
