@@ -330,13 +330,13 @@ class Exchange:
             self.head_bytes, self.chunked, self.upgrade = request_head(
                 head, self.ctx.inbound.remote_address, b"", trusted
             )
-        else:
-            request_head(head, None, b"", trusted)  # checks an untrusted head before anything goes
-        self.started = monotonic()
+        elif not trusted:
+            request_head(head, None, b"", False)  # checks the head before anything goes (see attach)
         if ups.max_requests and ups.in_flight >= ups.max_requests:
             ups.overflows += 1
             self._fail(UPSTREAM_OVERFLOW, f"{ups.in_flight} requests in flight (max_requests)")
             return
+        self.started = monotonic()  # from here on, counted in the upstream's requests in flight
         ups.in_flight += 1
         cfg.requests += 1
         self._try()

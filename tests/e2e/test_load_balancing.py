@@ -29,7 +29,29 @@ def proxy_script(port: int, upstream: str, proxy_opts: str = "", prelude: str = 
         f"up = {upstream}\n"
         f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
         f"    lambda p: p.proxy(up{', ' + proxy_opts if proxy_opts else ''}))))\n"
+        # SIGUSR2 logs the upstream's books: what settled() reads
+        "import logging\n"
+        "def books():\n"
+        "    t = up.targets\n"
+        "    logging.getLogger('pipework').warning('BOOKS in_flight=%d active=%d pending=%d conns=%d',\n"
+        "        up.in_flight, sum(x['active'] for x in t), sum(x['pending'] for x in t),\n"
+        "        sum(x['connections'] - x['idle'] for x in t))\n"
+        "pw.task('SIGUSR2', pw.pipeline(lambda p: p.on_start(books)))\n"
     )
+
+
+def settled(p) -> None:  # type: ignore[no-untyped-def]
+    """The upstream's books balance once the load is over: nothing in flight, waiting or lent."""
+    deadline = time.monotonic() + 5
+    count = 0
+    while True:
+        count += 1
+        p.signal(signal.SIGUSR2)
+        line = p.wait_log(r"BOOKS .*", count=count).group(0)
+        if line == "BOOKS in_flight=0 active=0 pending=0 conns=0":
+            return
+        assert time.monotonic() < deadline, line
+        time.sleep(0.1)
 
 
 def start(pipework, tmp_path: Path, upstream: str, proxy_opts: str = "", prelude: str = ""):  # type: ignore[no-untyped-def]
@@ -134,6 +156,7 @@ def test_killing_a_backend_under_load_gives_no_client_errors(pipework, tmp_path:
     statuses = Counter(s for s, _, _ in results)
     assert statuses == {200: len(results)}, (statuses, p.output()[-3000:])
     assert len(results) >= 400
+    settled(p)
 
 
 def test_a_backend_answering_500_is_ejected_and_comes_back(pipework, tmp_path: Path, backends) -> None:
@@ -196,7 +219,7 @@ def test_all_targets_down_gives_503_at_once(pipework, tmp_path: Path, backends) 
 
 def test_connection_refused_everywhere_gives_502_then_503(pipework, tmp_path: Path) -> None:
     dead = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
-    _, port = start(
+    p, port = start(
         pipework,
         tmp_path,
         f"pw.Upstream({dead!r}, "
@@ -207,12 +230,13 @@ def test_connection_refused_everywhere_gives_502_then_503(pipework, tmp_path: Pa
     later = fetch(port, "/x")[0]
     assert (first, later) == (502, 503)
     assert time.monotonic() - t0 < 3
+    settled(p)
 
 
 def test_retry_on_a_status_goes_to_another_target(pipework, tmp_path: Path, backends) -> None:
     a, b = backends(2)
     a.control(status=503)
-    _, port = start(
+    p, port = start(
         pipework,
         tmp_path,
         f"pw.Upstream([{a.address!r}, {b.address!r}], outlier=False)",
@@ -221,12 +245,13 @@ def test_retry_on_a_status_goes_to_another_target(pipework, tmp_path: Path, back
     got = [fetch(port, "/x") for _ in range(6)]
     assert {(s, f["x-backend"]) for s, f, _ in got} == {(200, b.name)}
     assert a.count() >= 3  # first tries went there (round-robin), and were retried on b
+    settled(p)
 
 
 def test_a_post_is_not_retried_after_a_reset(pipework, tmp_path: Path, backends) -> None:
     (a,) = backends(1)
     a.control(reset=1)
-    _, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}])")
+    p, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}])")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
         status, _, _ = read_response(s.makefile("rb"))
@@ -234,13 +259,14 @@ def test_a_post_is_not_retried_after_a_reset(pipework, tmp_path: Path, backends)
     assert a.count() == 1  # a GET would have gone three times
     fetch(port, "/y")
     assert a.count() == 4
+    settled(p)
 
 
 # -- limits, affinity, timeouts, run-time changes --------------------------------------------------------
 def test_max_connections_with_no_room_to_wait_answers_503_fast(pipework, tmp_path: Path, backends) -> None:
     (a,) = backends(1)
     a.control(delay=1.0)
-    _, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}], max_connections=1, max_pending=0)")
+    p, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}], max_connections=1, max_pending=0)")
     first = threading.Thread(target=fetch, args=(port, "/slow"))
     first.start()
     time.sleep(0.3)
@@ -250,12 +276,13 @@ def test_max_connections_with_no_room_to_wait_answers_503_fast(pipework, tmp_pat
     assert b"UpstreamOverflow" in body
     assert time.monotonic() - t0 < 0.5
     first.join(5)
+    settled(p)
 
 
 def test_max_connections_queues_up_to_max_pending(pipework, tmp_path: Path, backends) -> None:
     (a,) = backends(1)
     a.control(delay=0.2)
-    _, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}], max_connections=1, max_pending=10)")
+    p, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}], max_connections=1, max_pending=10)")
     results: list[int] = []
     threads = [threading.Thread(target=lambda: results.append(fetch(port, "/x")[0])) for _ in range(4)]
     t0 = time.monotonic()
@@ -265,6 +292,7 @@ def test_max_connections_queues_up_to_max_pending(pipework, tmp_path: Path, back
         t.join(10)
     assert results == [200] * 4
     assert time.monotonic() - t0 >= 0.75  # one at a time over the one connection
+    settled(p)
 
 
 def test_cookie_affinity_keeps_a_client_on_its_target(pipework, tmp_path: Path, backends) -> None:
@@ -284,7 +312,7 @@ def test_cookie_affinity_keeps_a_client_on_its_target(pipework, tmp_path: Path, 
 def test_total_timeout_answers_504(pipework, tmp_path: Path, backends) -> None:
     (a,) = backends(1)
     a.control(delay=2.0)
-    _, port = start(
+    p, port = start(
         pipework, tmp_path, f"pw.Upstream([{a.address!r}])", proxy_opts="timeout=0.5, retry=False"
     )
     t0 = time.monotonic()
@@ -292,6 +320,7 @@ def test_total_timeout_answers_504(pipework, tmp_path: Path, backends) -> None:
     assert status == 504
     assert b"ResponseTimeout" in body
     assert time.monotonic() - t0 < 1.5
+    settled(p)
 
 
 def test_set_targets_at_run_time_keeps_requests_in_flight(pipework, tmp_path: Path, backends) -> None:
