@@ -431,3 +431,64 @@ def test_dns_srv_upstream_uses_ports_and_weights(pipework, tmp_path: Path, backe
             time.sleep(0.05)
         got = shares(blast(lb, 400, conns=2))
         assert got == {a.name: 0.25, b.name: 0.75}
+
+
+def test_header_affinity_keeps_a_key_on_one_target(pipework, tmp_path: Path, backends) -> None:
+    bs = backends(3)
+    addrs = [b.address for b in bs]
+    _, port = start(pipework, tmp_path, f"pw.Upstream({addrs!r}, affinity='header:x-session')")
+    for user in ("ann", "bob", "cy"):
+        assert len({fetch(port, "/x", {"X-Session": user})[2] for _ in range(5)}) == 1
+    spread = {fetch(port, "/x", {"X-Session": f"s{i}"})[2] for i in range(30)}
+    assert len(spread) == 3
+
+
+def test_tcp_health_check_and_first_byte_timeout(pipework, tmp_path: Path, backends) -> None:
+    a, b = backends(2)
+    p, port = start(
+        pipework,
+        tmp_path,
+        f"pw.Upstream([{a.address!r}, {b.address!r}], outlier=False, "
+        "health_check=pw.HealthCheck(None, interval=0.1, rise=1, fall=1))",
+        proxy_opts="first_byte_timeout=0.3, retry=False",
+    )
+    b.kill()  # a TCP check sees the port close
+    p.wait_log(rf"{b.address} is out: 1 checks failed \(TCP connect: ConnectionRefused\)", timeout=5)
+    a.control(delay=1.0)
+    t0 = time.monotonic()
+    assert fetch(port, "/x")[0] == 504
+    assert time.monotonic() - t0 < 0.9
+    settled(p)
+
+
+def test_slow_start_ramps_a_returning_target(pipework, tmp_path: Path, backends) -> None:
+    a, b = backends(2)
+    p, port = start(
+        pipework,
+        tmp_path,
+        f"pw.Upstream([{a.address!r}, {b.address!r}], balancer='weighted_round_robin', slow_start=2, "
+        "health_check=pw.HealthCheck('/health', interval=0.1, rise=1, fall=1))",
+    )
+    b.control(health=500)
+    p.wait_log(rf"{b.address} is out", timeout=5)
+    b.control(health=200)
+    p.wait_log(rf"{b.address} is back", timeout=5)
+    early = Counter(r[1] for r in blast(port, 200, conns=1, batch=20))
+    time.sleep(2.2)
+    late = Counter(r[1] for r in blast(port, 200, conns=1, batch=20))
+    assert early[b.name] < 60  # well under its half while it ramps up (10% at first)
+    assert abs(late[b.name] - 100) <= 2  # then its full weight
+
+
+def test_max_requests_caps_the_requests_in_flight(pipework, tmp_path: Path, backends) -> None:
+    (a,) = backends(1)
+    a.control(delay=0.5)
+    p, port = start(pipework, tmp_path, f"pw.Upstream([{a.address!r}], max_requests=2)")
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(fetch(port, "/x")[0])) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(results) == [200, 200, 503, 503]
+    settled(p)
