@@ -2,15 +2,17 @@
 
 Usage: ``bench/router_bench.py [--sizes 10,1000,10000] [--seconds 0.2]``
 
-Each router holds a realistic mix: 40% exact paths, 25% templates (``/api/v2/res7/{id}``,
-``/users7/{uid}/posts/{pid}``), 25% prefixes, 10% exact paths with a header condition (a canary,
-added before the plain route of the same path so that plain requests fall through it); a quarter
-of all routes is bound to one of 20 virtual hosts, and three regex routes are always present (they
-are tried in turn, so their cost does not grow with the table). Lookups are timed per kind of
+Each router holds exactly that many routes, a realistic mix: three regex routes (always present;
+they are tried in turn, so their cost does not grow with the table), then about 40% exact paths,
+25% templates (``/api/v2/res7/{id}``, ``/users7/{uid}/posts/{pid}``), 25% prefixes and 10% exact
+paths with a header condition (a canary, added before the plain route of the same path so that
+plain requests fall through it; the pair counts as two routes); a quarter of the routes is bound
+to one of 20 virtual hosts. Lookups are timed per kind of
 request hit (exact, canary fall-through, template, prefix) and for misses, which walk every
 stage. Heads are made and their path split before timing: what is measured is ``Router.match``
 only. Figures are the best of five rounds of ``timeit`` (wall time, µs per match); the issue's
-target is growth well below linear from 1,000 to 10,000 routes.
+target is growth well below linear from 1,000 to 10,000 routes. ``bench/http_lb.py`` imports
+:func:`measure` and :func:`growth` to put these figures beside its load runs.
 """
 
 from __future__ import annotations
@@ -21,25 +23,31 @@ import random
 import sys
 import time
 import timeit
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pipework.codec.http1 import RequestHead
 from pipework.lb.router import Router
 
 KINDS = ("exact", "canary", "template", "prefix", "miss")
+SIZES = (10, 1000, 10000)  # routes in the router: the issue's sizes
+REGEXES = (r"/legacy/(?P<id>\d+)\.php", r"/v\d+/.+\.json", r"/old/.*")
 
 
 def build(n: int) -> tuple[Router[int], dict[str, list[RequestHead]]]:
     rnd = random.Random(n)
     router: Router[int] = Router()
     heads: dict[str, list[RequestHead]] = {k: [] for k in KINDS}
-    for pattern in (r"/legacy/(?P<id>\d+)\.php", r"/v\d+/.+\.json", r"/old/.*"):
+    for pattern in REGEXES:
         router.add(-1, regex=pattern)
-    for i in range(n):
+    for i in itertools.count():
+        if len(router) >= n:
+            break
         host = f"svc{i % 20}.example.com" if i % 4 == 0 else None
         vhost = (host or "www.example.com").encode()
         hdr = [(b"Host", vhost), (b"User-Agent", b"bench/1.0"), (b"Accept", b"*/*")]
         slot = i * 7 % 20  # spreads the kinds over the first routes too
-        if slot < 8:
+        if slot < 8 or (slot < 10 and len(router) + 2 > n):  # no room left for a canary's pair
             router.add(i, host=host, path=f"/api/v1/items{i}")
             heads["exact"].append(RequestHead("GET", f"/api/v1/items{i}?page=2", raw_headers=hdr))
         elif slot < 10:
@@ -72,25 +80,46 @@ def per_match(router: Router[int], heads: list[RequestHead], seconds: float) -> 
     return best / number / len(heads) * 1e6
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10,1000,10000")
-    ap.add_argument("--seconds", type=float, default=0.2, help="time per kind and size")
-    args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"router lookup, µs per match (best of 5; Python {sys.version.split()[0]})")
-    print("(routes: as added, canaries count twice, plus 3 regexes)")
-    print(f"{'routes':>7} {'build ms':>9} " + " ".join(f"{k:>9}" for k in KINDS))
-    rows: dict[int, dict[str, float]] = {}
+@dataclass(frozen=True)
+class Row:
+    """One router size: its routes, how long it took to build, and µs per match by kind."""
+
+    routes: int
+    build_ms: float
+    us: dict[str, float]  # kind -> µs per match (kinds the size has requests of)
+
+
+def measure(sizes: Sequence[int], seconds: float) -> list[Row]:
+    """A row per size: a router of that many routes built and timed, ``seconds`` per kind."""
+    rows = []
     for n in sizes:
         t0 = time.perf_counter()
         router, heads = build(n)
         built = (time.perf_counter() - t0) * 1e3
-        rows[n] = {k: per_match(router, heads[k], args.seconds) for k in KINDS if heads[k]}
-        print(f"{len(router):>7} {built:>9.1f} " + " ".join(f"{rows[n].get(k, 0):>9.2f}" for k in KINDS))
-    for lo, hi in itertools.pairwise(sizes):
-        growth = max(rows[hi][k] / rows[lo][k] for k in rows[hi] if k in rows[lo])
-        print(f"{lo} -> {hi} routes (x{hi / lo:g}): slowest kind x{growth:.2f}")
+        us = {k: per_match(router, heads[k], seconds) for k in KINDS if heads[k]}
+        rows.append(Row(len(router), built, us))
+    return rows
+
+
+def growth(rows: Sequence[Row]) -> list[tuple[int, int, float]]:
+    """Per step between sizes: (routes before, routes after, the slowest kind's growth factor)."""
+    return [(lo.routes, hi.routes, max(hi.us[k] / lo.us[k] for k in hi.us if k in lo.us))
+            for lo, hi in itertools.pairwise(rows)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--seconds", type=float, default=0.2, help="time per kind and size")
+    args = ap.parse_args()
+    rows = measure([int(s) for s in args.sizes.split(",")], args.seconds)
+    print(f"router lookup, µs per match (best of 5; Python {sys.version.split()[0]})")
+    print(f"(routes: all in the router, canaries' pairs and {len(REGEXES)} regexes included)")
+    print(f"{'routes':>7} {'build ms':>9} " + " ".join(f"{k:>9}" for k in KINDS))
+    for row in rows:
+        print(f"{row.routes:>7} {row.build_ms:>9.1f} " + " ".join(f"{row.us.get(k, 0):>9.2f}" for k in KINDS))
+    for lo, hi, factor in growth(rows):
+        print(f"{lo} -> {hi} routes (x{hi / lo:g}): slowest kind x{factor:.2f}")
 
 
 if __name__ == "__main__":
