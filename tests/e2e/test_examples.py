@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from dns_server import DnsServer
 from helpers import ROOT, free_port
+from http_peers import blast, fetch
 from peers import TcpServer, UdpEcho, echo, greeter, roundtrip
 
 EXAMPLES = Path(ROOT) / "examples"
@@ -34,6 +38,10 @@ def test_every_example_is_covered() -> None:
         "routing.py",
         "static_site.py",
         "reverse_proxy.py",
+        "canary.py",
+        "sticky_sessions.py",
+        "header_routing.py",
+        "dns_upstream.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -171,7 +179,111 @@ def test_reverse_proxy(pipework, tmp_path: Path) -> None:
             while chunk := s.recv(65536):
                 got += chunk
         bodies = [part.split(b"\r\n\r\n", 1)[1] for part in got.split(b"HTTP/1.1 200 OK")[1:]]
-        assert bodies == [b"A /x", b"B /y", b"from disk"]
+        # least_conn with no load takes the servers in turn, from either one
+        assert bodies[2] == b"from disk"
+        assert sorted(bodies[:2]) in ([b"A /x", b"B /y"], [b"A /y", b"B /x"])
     finally:
         a.close()
         b.close()
+
+
+def test_canary(pipework, tmp_path: Path, backends) -> None:
+    one, two, canary = backends(3)
+    port = free_port()
+    script = localise("canary.py", tmp_path, {8080: port, 9001: one.port, 9002: two.port, 9003: canary.port})
+    pipework("run", str(script)).wait_log("listening on tcp")
+    seen = Counter(name for _, name, _ in blast(port, 800))
+    assert set(seen) == {one.name, two.name, canary.name}
+    assert 0.06 <= seen[canary.name] / 800 <= 0.15, seen  # 10%: 80 expected, sd ~8.5
+    forced = {fetch(port, "/", {"X-Canary": "always"})[1]["x-backend"] for _ in range(10)}
+    assert forced == {canary.name}
+    sides = []
+    for i in range(40):  # a user stays on one side
+        got = {fetch(port, "/", {"Cookie": f"user=u{i}"})[1]["x-backend"] == canary.name for _ in range(3)}
+        assert len(got) == 1
+        sides.append(got.pop())
+    assert 0 < sum(sides) < 20
+
+
+def test_sticky_sessions(pipework, tmp_path: Path, backends) -> None:
+    servers = backends(3)
+    port = free_port()
+    script = localise(
+        "sticky_sessions.py", tmp_path, {8080: port, **{9001 + i: b.port for i, b in enumerate(servers)}}
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+
+    def where(session: str) -> str:
+        status, fields, _ = fetch(port, "/cart", {"Cookie": f"theme=dark; session={session}"})
+        assert status == 200
+        return fields["x-backend"]
+
+    sessions = [f"s{i:03}" for i in range(60)]
+    first = {s: where(s) for s in sessions}
+    assert {s: where(s) for s in sessions} == first  # the same cookie, the same server
+    assert set(first.values()) == {b.name for b in servers}
+
+    down = servers[1]
+    down.control(health=503)
+    p.wait_log(rf"{down.address} is out: 2 checks failed", timeout=10)
+    moved = {s: where(s) for s in sessions}
+    for s, before in first.items():  # only the sessions of the server that went moved
+        assert moved[s] != down.name
+        if before != down.name:
+            assert moved[s] == before, s
+    down.control(health=200)
+    p.wait_log(rf"{down.address} is back", timeout=10)
+    assert {s: where(s) for s in sessions} == first
+
+
+def test_header_routing(pipework, tmp_path: Path, backends) -> None:
+    web1, web2, v1, v2 = backends(4)
+    port = free_port()
+    ports = {8080: port, 9001: web1.port, 9002: web2.port, 9003: v1.port, 9004: v2.port}
+    pipework("run", str(localise("header_routing.py", tmp_path, ports))).wait_log("listening on tcp")
+    www = {"Host": "www.example.com"}
+
+    assert {fetch(port, "/about", www)[1]["x-backend"] for _ in range(4)} == {web1.name, web2.name}
+
+    status, fields, body = fetch(port, "/api/_echo/users/7?full=1", www)
+    assert (status, fields["x-backend"]) == (200, v1.name)
+    lines = body.decode().lower().split("\r\n")
+    assert lines[0] == "get /_echo/users/7?full=1 http/1.1"  # /api stripped, the query kept
+    assert "x-api-version: 1" in lines
+
+    status, fields, body = fetch(port, "/api/_echo/users/7", {**www, "X-Api-Version": "2"})
+    assert (status, fields["x-backend"]) == (200, v2.name)
+    assert body.decode().lower().startswith("get /_echo/users/7 http/1.1")
+
+    status, fields, _ = fetch(port, "/pricing", {"Host": "example.com"})
+    assert (status, fields["location"]) == (301, "https://www.example.com/pricing")
+    status, fields, _ = fetch(port, "/blog/2019/hello-world", www)
+    assert (status, fields["location"]) == (308, "/posts/hello-world")
+
+
+def test_dns_upstream(pipework, tmp_path: Path, backends) -> None:
+    a, b = backends(2)
+    name = "_web._tcp.service.consul"
+    with DnsServer() as dns:
+        dns.set("node-a.node.dc1.consul", "A", 1, "127.0.0.1")
+        dns.set("node-b.node.dc1.consul", "A", 1, "127.0.0.1")
+        dns.set(name, "SRV", 1, f"1 1 {a.port} node-a.node.dc1.consul.")
+        port = free_port()
+        script = localise("dns_upstream.py", tmp_path, {8080: port, 8600: dns.port})
+        p = pipework("run", str(script))
+        p.wait_log(rf"consul -> 127\.0\.0\.1:{a.port}\n")
+        assert {fetch(port, "/x")[1]["x-backend"] for _ in range(4)} == {a.name}
+
+        dns.set(name, "SRV", 1, f"1 1 {b.port} node-b.node.dc1.consul.")  # a moved to b
+        p.wait_log(rf"consul -> 127\.0\.0\.1:{b.port}\n", timeout=5)
+        assert {fetch(port, "/x")[1]["x-backend"] for _ in range(4)} == {b.name}
+        status, _, body = fetch(port, "/_upstream")
+        assert status == 200
+        assert [(t["name"], t["healthy"]) for t in json.loads(body)] == [(b.address, True)]
+
+        both = (f"1 1 {a.port} node-a.node.dc1.consul.", f"1 3 {b.port} node-b.node.dc1.consul.")
+        dns.set(name, "SRV", 1, *both)
+        p.wait_log(re.escape(f"consul -> {', '.join(sorted([a.address, b.address]))}\n"), timeout=5)
+        seen = Counter(backend for _, backend, _ in blast(port, 400, conns=4))
+        assert 0.15 <= seen[a.name] / 400 <= 0.35, seen  # SRV weights 1 and 3
