@@ -53,7 +53,7 @@ RESPONSE = (
     b'ETag: "6b07ae52-400"\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
 )
 SERVED = ("served-pipework", "served-bare", "served-fields", "proxied-pipework", "proxied-bare")
-SCENARIOS = ("static", "proxy", *SERVED)
+SCENARIOS = ("static", "proxy", "route", *SERVED)
 SERVED_REQUEST = b"GET /f.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
@@ -100,6 +100,13 @@ async def drive(scenario: str, n: int, www: str) -> None:
 
     if scenario == "static":
         inner = lambda p: p.serve_files(www)  # noqa: E731
+    elif scenario == "route":  # 100 routes, the request's the last prefix tried before "/"
+        upstream = pw.Upstream(["127.0.0.1:9"])
+        routes = pw.Router()
+        for i in range(99):
+            routes.add(upstream, prefix=f"/svc{i}/")
+        routes.add(upstream, prefix="/")
+        inner = lambda p: p.route(routes)  # noqa: E731
     else:
         inner = lambda p: p.proxy("http://127.0.0.1:9")  # noqa: E731
     prog = run_declarations(
@@ -107,8 +114,10 @@ async def drive(scenario: str, n: int, www: str) -> None:
     )
     layout = prog.listens[0].layout
     up = None
-    if scenario == "proxy":  # one kept-alive upstream connection, already in the pool
+    if scenario in ("proxy", "route"):  # one kept-alive upstream connection, already in the pool
         cfg = layout.templates[0].cfg.layout.templates[0].cfg
+        if scenario == "route":
+            cfg = cfg.action(upstream).proxy
         cfg.upstream.max_requests_per_connection = 0  # the one connection carries them all
         ep = cfg.upstream.available[0]
         up = Conn.__new__(Conn)

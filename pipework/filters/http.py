@@ -157,7 +157,7 @@ class _DemuxCfg:
         self.responder = self.forwarder = None
         if len(ts) == 1 and getattr(ts[0].cfg, "respond", None) is not None:
             self.responder = ts[0].cfg
-        elif len(ts) == 1 and getattr(ts[0].cfg, "exchange", None) is not None:
+        elif len(ts) == 1 and getattr(ts[0].cfg, "direct", None) is not None:
             self.forwarder = ts[0].cfg
 
 
@@ -452,8 +452,7 @@ class DemuxHTTP(Filter):
             return
         if self.closing:
             return
-        if self.fwd is not None and not self.dec.upgrading:
-            self._forward(head)
+        if self.fwd is not None and not self.dec.upgrading and self._forward(head):
             return
         slot = self._open_slot(head)
         layout: Layout = self.cfg.layout
@@ -462,17 +461,30 @@ class DemuxHTTP(Filter):
         p.start()
         p.input(MessageStart(head))
 
-    def _forward(self, head: RequestHead) -> None:
-        """The direct path to a lone ``proxy``: no sub-pipeline, no events; the exchange calls
-        the ``on_response_*`` methods below with this request's slot."""
-        slot = self._open_slot(head)
+    def _forward(self, head: RequestHead) -> bool:
+        """The direct path to a lone ``proxy`` (or a ``route`` to one): no sub-pipeline, no
+        events; the exchange calls the ``on_response_*`` methods below with this request's slot.
+        False when the forwarder leaves this request to the sub-pipeline (its ``direct`` says)."""
+        ctx = self.pipeline.context
         try:
-            slot.exchange = self.fwd.exchange(head, self.pipeline.context, self, slot)
-        except Exception as exc:  # the target function failed: 500 for this request only
-            data = internal_error(exc, head, slot.keep_alive)
+            to = self.fwd.direct(head, ctx)
+            if to is None:
+                return False
+            slot = self._open_slot(head)
+            failed: BaseException | None = None
+            try:
+                slot.exchange = to.exchange(head, ctx, self, slot)
+            except Exception as exc:
+                failed = exc
+        except Exception as exc:  # a route condition failed: 500 for this request only
+            slot = self._open_slot(head)
+            failed = exc
+        if failed is not None:  # the target function failed: 500 for this request only
+            data = internal_error(failed, head, slot.keep_alive)
             self._account(head, data, slot.t0)
             self._emit(slot, data)
             self._complete(slot)
+        return True
 
     def _open_slot(self, head: RequestHead) -> _Slot:
         """The request's place in the response order (and 100 Continue if it is first)."""

@@ -132,6 +132,10 @@ class _ProxyCfg:
             ups = self.implicit[value] = Upstream(value, **self.pool_options)
         return ups
 
+    def direct(self, head: RequestHead, ctx: Any) -> _ProxyCfg:
+        """``demux_http``'s direct path: every request goes to this proxy."""
+        return self
+
     def exchange(self, head: RequestHead, ctx: Any, sink: Any, tag: Any) -> Exchange:
         """``demux_http``'s direct path: a new exchange for ``head`` (parsed by demux_http, so
         trusted), its head already sent."""

@@ -84,6 +84,7 @@ class Forward:
     __slots__ = (
         "host",
         "layout",
+        "proxy",
         "request_headers",
         "response_headers",
         "rewrite",
@@ -117,6 +118,9 @@ class Forward:
             raise ValueError(f"to(): rewrite {rewrite!r} must start with /")
         if rewrite_prefix is not None and not rewrite_prefix.startswith("/"):
             raise ValueError(f"to(): rewrite_prefix {rewrite_prefix!r} must start with /")
+        #: the proxy's settings when the layout is a lone proxy (demux_http's direct path)
+        ts = self.layout.templates
+        self.proxy = ts[0].cfg if len(ts) == 1 and getattr(ts[0].cfg, "direct", None) is not None else None
         self.rewrite = rewrite
         self.rewrite_prefix = rewrite_prefix
         self.host = _value(host, "to(): host") if host is not None else None
@@ -294,6 +298,28 @@ class _RouteCfg:
             raise TypeError(f"route(): cannot route to {value!r}")
         self.actions[id(value)] = (value, action)
         return action
+
+
+    def direct(self, head: RequestHead, ctx: Any) -> Any:
+        """``demux_http``'s direct path: the proxy settings of the upstream this request is
+        routed to, its head rewritten; None (the sub-pipeline takes it) for anything else."""
+        router = self.router
+        if router.has_json and router.needs_body(head):
+            return None
+        m = router.match(head)
+        if m is None:
+            return None
+        action = self.action(m.value)
+        while isinstance(action, Split | Fallback):
+            chosen = action.choose(head, ctx)
+            if chosen is None:
+                return None
+            action = self.action(chosen)
+        if not isinstance(action, Forward) or action.proxy is None or action.response_headers is not None:
+            return None
+        ctx.vars.route_params = m.params
+        action.prepare(head, m.params, m.route.prefix)
+        return action.proxy
 
 
 class Route(Filter):
