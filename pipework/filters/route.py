@@ -300,6 +300,17 @@ class _RouteCfg:
         return action
 
 
+    def resolve(self, value: Any, head: RequestHead, ctx: Any) -> Any:
+        """The action ``value`` comes to for this request, splits and fallbacks chosen; None
+        when a split has nothing for it."""
+        action = self.action(value)
+        while isinstance(action, Split | Fallback):
+            chosen = action.choose(head, ctx)
+            if chosen is None:
+                return None
+            action = self.action(chosen)
+        return action
+
     def direct(self, head: RequestHead, ctx: Any) -> Any:
         """``demux_http``'s direct path: the proxy settings of the upstream this request is
         routed to, its head rewritten; None (the sub-pipeline takes it) for anything else."""
@@ -309,12 +320,7 @@ class _RouteCfg:
         m = router.match(head)
         if m is None:
             return None
-        action = self.action(m.value)
-        while isinstance(action, Split | Fallback):
-            chosen = action.choose(head, ctx)
-            if chosen is None:
-                return None
-            action = self.action(chosen)
+        action = self.resolve(m.value, head, ctx)
         if not isinstance(action, Forward) or action.proxy is None or action.response_headers is not None:
             return None
         ctx.vars.route_params = m.params
@@ -379,13 +385,10 @@ class Route(Filter):
         else:
             value, params, prefix = m.value, m.params, m.route.prefix
         ctx.vars.route_params = params
-        action = cfg.action(value)
-        while isinstance(action, Split | Fallback):
-            chosen = action.choose(head, ctx)
-            if chosen is None:
-                self._answer(404, "no route\n")
-                return
-            action = cfg.action(chosen)
+        action = cfg.resolve(value, head, ctx)
+        if action is None:
+            self._answer(404, "no route\n")
+            return
         if isinstance(action, Redirect):
             rhead, rbody = action.response(head, params)
             self._out(MessageStart(rhead))
