@@ -1,6 +1,6 @@
-"""What the HTTP benchmark runners (bench/http_static.py, bench/http_proxy.py) share: the result
-and ratio tables, the progress line, the command line, the checks
-before a run and ``main``. Each runner brings its servers, tests, runs and targets; the process,
+"""What the HTTP benchmark runners (bench/http_static.py, bench/http_proxy.py, bench/http_lb.py)
+share: the result and ratio tables, the progress line, one measured run, the command line, the
+checks before a run and ``main``. Each runner brings its servers, tests, runs and targets; the process,
 CPU-time and wrk helpers come from bench/run.py.
 """
 
@@ -10,12 +10,13 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import run
-from run import BenchError, Options, Results, Sample, Table, fmt, markdown_table, text_table
+from run import BenchError, Load, Options, Results, Sample, Table, fmt, markdown_table, text_table
 
 Sections = list[tuple[str, Table]]  # (title, table) in the order reported
 
@@ -27,6 +28,21 @@ def progress(test: str, server: str, outcome: Sample | str) -> None:
     else:
         line = f"{outcome.load.rate:,.0f} req/s, {outcome.cpu_percent:.0f}% CPU"
     print(f"  {test:<8} {server:<9} {line}", file=sys.stderr, flush=True)
+
+
+def sample(name: str, argv: Sequence[str], port: int, opts: Options, work: Path,
+           check: Callable[[], None], load: Callable[[], Load]) -> Sample:
+    """Start argv as ``name`` on the server core, listening on port; ``check()`` it, then run
+    ``load()`` while reading its process tree's CPU time; the sample. Raises BenchError if the
+    check fails or the server exits during the load (with its log's tail)."""
+    with run.running(name, argv, opts.server_cpu, port, work) as proc:
+        check()
+        cpu0, t0 = run.cpu_seconds(proc.pid), time.monotonic()
+        done = load()
+        cpu1, t1 = run.cpu_seconds(proc.pid), time.monotonic()
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited during the run:\n{run.log_tail(run.log_file(work, name))}")
+    return Sample(done, cpu1 - cpu0, t1 - t0)
 
 
 def rounds(opts: Options, test: str, measure: Callable[[str], Sample]) -> dict[str, Sample | str]:
@@ -99,7 +115,8 @@ def sections(results: Results, titles: dict[str, str], peers: Sequence[str]) -> 
 @dataclass(frozen=True)
 class Report:
     """How a runner reports: its markdown section's heading and first paragraph, the title of
-    each test, the peers in the ratio table, and its targets (title, and a line per test)."""
+    each test, the peers in the ratio table, its targets (title, and a line per test) and
+    ``extra()``, titled tables measured apart from the load runs (shown after the ratios)."""
 
     heading: str
     intro: str
@@ -107,10 +124,11 @@ class Report:
     peers: Sequence[str]
     targets_title: str
     targets: Callable[[Results], list[str]]
+    extra: Callable[[], Sections] = field(default=lambda: [])
 
     def text(self, env: list[str], results: Results) -> str:
         parts = ["\n".join(env)]
-        tables = sections(results, self.titles, self.peers)
+        tables = sections(results, self.titles, self.peers) + self.extra()
         parts += [f"{title}\n{text_table(table)}" for title, table in tables]
         if targets := self.targets(results):
             parts.append(f"{self.targets_title}\n" + "\n".join(targets))
@@ -123,7 +141,7 @@ class Report:
         parts = [self.heading, self.intro, "\n".join(f"- {line}" for line in env)]
         if note:
             parts.append(f"> {note}")
-        tables = sections(results, self.titles, self.peers)
+        tables = sections(results, self.titles, self.peers) + self.extra()
         parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in tables]
         if targets := self.targets(results):
             parts.append(f"### {self.targets_title}\n\n" + "\n".join(f"- {line}" for line in targets))
@@ -152,6 +170,13 @@ def parser(doc: str, servers: Sequence[str], tests: Sequence[str], heading: str,
     p.add_argument("--server-cpu", type=int, default=0, metavar="N", help="core of the server under test")
     p.add_argument("--load-cpu", type=int, default=1, metavar="N", help=load_help)
     return p
+
+
+def environment_head(opts: Options) -> list[str]:
+    """The report header's lines every runner starts with: date, machine (and its load) and
+    pipework's commit; each runner adds its peers, load tool and setup."""
+    base = run.environment(run.Options(opts.duration, [], [], opts.server_cpu, opts.load_cpu))
+    return [line for line in base if line.startswith(("date:", "machine:", "pipework:"))]
 
 
 def preflight(opts: Options, needed: set[str]) -> None:

@@ -178,12 +178,17 @@ events {{ worker_connections 8192; }}
     return conf
 
 
-def nginx_backend(port: int, work: Path) -> list[str]:
-    """nginx answering every request with 1 KiB, keep-alive without a request limit."""
-    temp = "\n".join(f"  {kind}_temp_path {work}/{kind}_temp;"
+def nginx_temp_paths(work: Path) -> str:
+    """The http-level lines that keep nginx's temporary files in work (not /var/lib/nginx)."""
+    return "\n".join(f"  {kind}_temp_path {work}/{kind}_temp;"
                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = nginx_config(work, "backend", f"""http {{
-{temp}
+
+
+def nginx_backend(port: int, work: Path, name: str = "backend") -> list[str]:
+    """nginx answering every request with 1 KiB, keep-alive without a request limit; name tells
+    the config and pid files of several backends apart."""
+    conf = nginx_config(work, name, f"""http {{
+{nginx_temp_paths(work)}
   access_log off;
   keepalive_requests 1000000;
   server {{
@@ -214,18 +219,33 @@ def bare_server(port: int, backend: int, work: Path) -> list[str]:
     return [sys.executable, str(Path(__file__).parent / "bare_forwarder.py"), str(port), str(backend)]
 
 
-def haproxy_server(port: int, backend: int, work: Path) -> list[str]:
-    """HAProxy in mode tcp, one thread, in the foreground."""
-    cfg = work / f"haproxy-{port}.cfg"
+# The defaults section's lines by mode: in http, client connections kept alive and server
+# connections reused by any client (nginx's upstream keepalive does as much).
+HAPROXY_MODES = {
+    "tcp": "    mode tcp\n",
+    "http": "    mode http\n    option http-keep-alive\n    http-reuse always\n"
+            "    timeout http-keep-alive 60s\n",
+}
+
+
+def haproxy_config(work: Path, name: str, body: str, mode: str = "tcp") -> Path:
+    """Write a one-thread HAProxy config: its global and defaults sections (``HAPROXY_MODES``),
+    then body (listen, frontend and backend sections)."""
+    cfg = work / f"{name}.cfg"
     cfg.write_text(f"""global
     nbthread 1
     maxconn 8192
 defaults
-    mode tcp
-    timeout connect 5s
+{HAPROXY_MODES[mode]}    timeout connect 5s
     timeout client 60s
     timeout server 60s
-listen bench
+{body}""")
+    return cfg
+
+
+def haproxy_server(port: int, backend: int, work: Path) -> list[str]:
+    """HAProxy in mode tcp, one thread, in the foreground."""
+    cfg = haproxy_config(work, f"haproxy-{port}", f"""listen bench
     bind 127.0.0.1:{port}
     server backend 127.0.0.1:{backend}
 """)
