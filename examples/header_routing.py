@@ -16,7 +16,7 @@ api_v1 = pw.Upstream(["127.0.0.1:9003"])
 api_v2 = pw.Upstream(["127.0.0.1:9004"])
 
 routes = pw.Router()
-routes.add(pw.redirect("https://www.example.com{path}", 301), host="example.com")
+routes.add(pw.redirect("https://www.example.com{uri}", 301), host="example.com")
 routes.add(pw.redirect("/posts/{slug}", 308), path="/blog/{year}/{slug}")
 # the first route added wins between routes with the same path: the one with a condition first
 routes.add(pw.to(api_v2, rewrite_prefix="/"), prefix="/api/", headers={"x-api-version": "2"})

@@ -96,6 +96,8 @@ class DnsDiscovery:
         """Look the name up once and apply the answer; the seconds until the next look-up."""
         ups = self.upstream
         assert ups is not None
+        asked = f"{self.record} {self.name}"
+        what = ups.name if ups.name == asked else f"{ups.name} ({asked})"
         self.lookups += 1
         try:
             targets, ttl = await self._lookup()
@@ -103,28 +105,17 @@ class DnsDiscovery:
             if not self.failing:
                 self.failing = True
                 log.warning(
-                    "upstream %s: cannot resolve %s %s: %s; keeping %d targets, retrying every %gs",
-                    ups.name, self.record, self.name, exc, len(ups.endpoints), self.retry,
+                    "upstream %s: cannot resolve %s: %s; keeping %d targets, retrying every %gs",
+                    what, asked, exc, len(ups.endpoints), self.retry,
                 )  # fmt: skip
             return self.retry
         if self.failing:
             self.failing = False
-            log.info("upstream %s: %s resolves again", ups.name, self.name)
+            log.info("upstream %s resolves again", what)
         if not targets:
-            log.warning(
-                "upstream %s: %s has no %s records; keeping the targets it had",
-                ups.name,
-                self.name,
-                self.record,
-            )
+            log.warning("upstream %s: no records; keeping the targets it had", what)
         elif sorted(targets) != sorted((ep.name, ep.configured_weight) for ep in ups.endpoints.values()):
-            log.info(
-                "upstream %s: %s %s -> %s",
-                ups.name,
-                self.record,
-                self.name,
-                ", ".join(sorted(n for n, _ in targets)),
-            )
+            log.info("upstream %s -> %s", what, ", ".join(sorted(n for n, _ in targets)))
             ups.set_targets(dict(targets))
         if self.interval is not None:
             return self.interval

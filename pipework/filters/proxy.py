@@ -46,7 +46,7 @@ from ..codec.http1 import (
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.callback import Callback
 from ..core.flow import Hold
-from ..lb.retry import NEVER, Retry
+from ..lb.retry import Retry
 from ..net import errors
 from ..net.loop import running_loop
 from .upstream import DEFAULT_MAX_IDLE, MAX_IMPLICIT, Conn, Endpoint, Upstream
@@ -77,7 +77,6 @@ class _ProxyCfg:
         "implicit",
         "pool_options",
         "read_timeout",
-        "requests",
         "retry",
         "sweeper",
         "target",
@@ -119,7 +118,6 @@ class _ProxyCfg:
             self.upstream = Upstream(target, **pool_options)
         self.active: set[Exchange] = set()
         self.sweeper: asyncio.TimerHandle | None = None
-        self.requests = 0  # requests seen, for the retry budget
 
     def upstream_of(self, value: Any) -> Upstream:
         """The upstream a target function's answer names; one per distinct address answered."""
@@ -342,7 +340,7 @@ class Exchange:
             return
         self.started = monotonic()  # from here on, counted in the upstream's requests in flight
         ups.in_flight += 1
-        cfg.requests += 1
+        cfg.retry.requests += 1  # for the retry budget
         self._try()
 
     def data(self, data: bytes) -> None:
@@ -559,7 +557,7 @@ class Exchange:
         self.failure = failure if isinstance(failure, str) else None
         policy = self.cfg.retry
         tries = self.tries - self.stale_retried  # a fresh connection for a stale one is not a retry
-        if not policy.allows(failure, head.method, tries, self.cfg.requests, monotonic()):
+        if not policy.allows(failure, head.method, tries, monotonic()):
             return False
         self._release(reuse=False)
         ep = self.ep
@@ -767,7 +765,9 @@ def _retry_policy(name: str, retry: Any) -> Retry:
     if retry is None:
         return Retry()
     if retry is False:
-        return NEVER
+        return Retry(0)
+    if retry is True:
+        return Retry()
     if isinstance(retry, Retry):
         return retry
     if isinstance(retry, int) and not isinstance(retry, bool):
@@ -823,8 +823,9 @@ proxy = _client_method(
     ``connect_timeout``; ``read_timeout``, the longest wait for the next bytes of the response;
     ``first_byte_timeout`` for its first byte (``read_timeout`` by default); ``timeout`` for the
     whole exchange (0: none) — 504 when one passes before the response started. ``retry``: a
-    :class:`pipework.Retry`, a number of retries, or False (default: ``Retry()``, two retries on
-    connect failures, resets and timeouts). ``max_idle`` and ``idle_timeout`` bound the pool of
+    :class:`pipework.Retry`, a number of retries, True for the default or False for none
+    (default: ``Retry()``, two retries on connect failures, resets and timeouts; each route its
+    own budget unless routes share a ``Retry``). ``max_idle`` and ``idle_timeout`` bound the pool of
     kept-alive connections per target of an upstream made from addresses (an ``Upstream`` has
     its own).""",
 )

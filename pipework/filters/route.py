@@ -155,7 +155,8 @@ class Forward:
 
 
 def _fill(template: str, params: dict[str, str], head: RequestHead) -> str:
-    """``{name}`` filled from the route's params, ``{path}``, ``{query}``, ``{host}``."""
+    """``{name}`` filled from the route's params, ``{path}``, ``{query}``, ``{uri}`` (the path and
+    the query as received), ``{host}``."""
 
     def one(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -165,6 +166,8 @@ def _fill(template: str, params: dict[str, str], head: RequestHead) -> str:
             return head.path
         if name == "query":
             return head.query
+        if name == "uri":
+            return head.target
         if name == "host":
             h = head.header(b"host")
             return h.decode("latin-1") if h else ""
@@ -440,8 +443,8 @@ def route(
 def to(target: Any, **options: Any) -> Forward:
     """An action for a route: ``target`` (a layout, an :class:`~pipework.Upstream`, an address
     or a list of them), after these changes: ``rewrite`` (a new path: a template filled with the
-    route's ``{params}``, ``{path}``, ``{query}``, ``{host}``, or a function of the head and the
-    params; the query is kept), ``rewrite_prefix`` (replaces the route's matched prefix),
+    route's ``{params}``, ``{path}``, ``{query}``, ``{uri}``, ``{host}``, or a function of the
+    head and the params; the query is kept), ``rewrite_prefix`` (replaces the route's matched prefix),
     ``host`` (the Host field), ``request_headers`` and ``response_headers`` (``{"set": {...},
     "add": {...}, "remove": [...]}``). Other options go to ``proxy()`` (timeouts, retry)."""
     return Forward(target, **options)
@@ -449,7 +452,7 @@ def to(target: Any, **options: Any) -> Forward:
 
 def redirect(location: str | Callable[[RequestHead, dict[str, str]], str], status: int = 302) -> Redirect:
     """An action for a route: answer ``status`` (301, 302, 303, 307 or 308) with ``Location``,
-    a template as for ``to(rewrite=...)`` (``"https://{host}{path}"``) or a function."""
+    a template as for ``to(rewrite=...)`` (``"https://{host}{uri}"``) or a function."""
     return Redirect(location, status)
 
 

@@ -277,6 +277,7 @@ class Upstream:
     balancers, what a request is hashed by — a function of the request head (and the context)
     returning bytes or str, or an expression: ``"header:NAME"``, ``"cookie:NAME"``,
     ``"query:NAME"``, ``"path"``, ``"uri"``, ``"host"``, ``"ip"`` (the client address).
+    ``ring_hash`` and ``maglev`` hash the client's address when no ``hash_key`` is given.
     ``affinity``: ``"cookie:NAME"`` keeps a client on the target that first answered it (a cookie
     naming the target is set on the response); ``"header:NAME"`` sends requests with the same
     value of that header to the same target (consistent hashing), whatever the balancer does
@@ -338,7 +339,14 @@ class Upstream:
         self.balancer = make_balancer(balancer, [], **dict(balancer_options or {}))
         #: slow start changes weights every second: not for the hashing balancers, whose tables
         #: take tens of milliseconds to build (Envoy does not slow-start them either)
-        self.ramps = balancer not in ("ring_hash", "maglev")
+        hashing = balancer in ("ring_hash", "maglev")
+        self.ramps = not hashing
+        if hash_key is not None and not hashing:
+            raise ValueError(
+                f"Upstream(): hash_key is for the ring_hash and maglev balancers, not {balancer!r}"
+            )
+        if hashing and hash_key is None:
+            hash_key = "ip"  # nginx's ip_hash, HAProxy's balance source
         self.hash_key = key_function(hash_key, "Upstream(): hash_key") if hash_key is not None else None
         self.affinity_cookie: bytes | None = None
         self.affinity_header: bytes | None = None

@@ -2,15 +2,15 @@
 
 Theory of operation: a proxy asks :meth:`Retry.allows` after a try failed, with what went wrong
 (an error name such as ``ConnectionRefused``, or a response status), the method, how many tries
-were made, how many requests the route has seen and the time. The answer weighs the safety of
-the method (RFC 9110 9.2.2: only idempotent requests are sent twice unless the user says
-otherwise; a connection that never opened carried nothing, so any method may go again), the
-conditions the user listed, the number of attempts, and a budget, as Finagle's and Linkerd's:
-each request earns ``budget`` of a retry and each second ``min_per_second`` more, up to what
-``window`` seconds at that floor would earn, and a retry spends one. A burst of failures (a
-server dying under load) is absorbed; a steady failure rate adds at most ``budget`` of the load
-in retries, so a struggling upstream is not buried under them. :meth:`Retry.delay` gives a
-jittered exponential back-off ("full jitter").
+were made and the time; the proxies using the policy count their requests in ``requests``. The
+answer weighs the safety of the method (RFC 9110 9.2.2: only idempotent requests are sent twice
+unless the user says otherwise; a connection that never opened carried nothing, so any method
+may go again), the conditions the user listed, the number of attempts, and a budget, as
+Finagle's and Linkerd's: each request earns ``budget`` of a retry and each second
+``min_per_second`` more, up to what ``window`` seconds at that floor would earn, and a retry
+spends one. A burst of failures (a server dying under load) is absorbed; a steady failure rate
+adds at most ``budget`` of the load in retries, so a struggling upstream is not buried under
+them. :meth:`Retry.delay` gives a jittered exponential back-off ("full jitter").
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Retry:
     """
 
     __slots__ = (
-        "_requests",
+        "_counted",
         "_stamp",
         "attempts",
         "backoff",
@@ -63,6 +63,7 @@ class Retry:
         "max_backoff",
         "methods",
         "min_per_second",
+        "requests",
         "rng",
         "statuses",
         "tokens",
@@ -115,18 +116,18 @@ class Retry:
         #: the most retries the budget can hold; it starts full
         self.cap = max(1.0, self.min_per_second * window)
         self.tokens = self.cap
-        self._requests = 0
+        #: requests sent under this policy, counted by the proxies that use it (shared by routes)
+        self.requests = 0
+        self._counted = 0
         self._stamp: float | None = None
         self.backoff = float(backoff)
         self.max_backoff = float(max(max_backoff, backoff))
         self.rng = rng or random.Random()
 
-    def allows(
-        self, failure: str | int, method: str, tries: int, requests: int = 0, now: float = 0.0
-    ) -> bool:
+    def allows(self, failure: str | int, method: str, tries: int, now: float = 0.0) -> bool:
         """Whether a request that failed with ``failure`` (an error name or a status) after
-        ``tries`` tries may go again, ``requests`` being how many requests the route has seen
-        and ``now`` the time in seconds; a True answer spends one retry of the budget."""
+        ``tries`` tries may go again, ``now`` being the time in seconds; a True answer spends
+        one retry of the budget."""
         if tries > self.attempts:
             return False
         if isinstance(failure, int):
@@ -134,10 +135,11 @@ class Retry:
                 return False
         elif failure not in self.errors or (failure not in CONNECT_FAILURES and method not in self.methods):
             return False
-        earned = self.budget * max(0, requests - self._requests)
+        requests = self.requests
+        earned = self.budget * (requests - self._counted)
         if self._stamp is not None:
             earned += self.min_per_second * max(0.0, now - self._stamp)
-        self._requests, self._stamp = requests, now
+        self._counted, self._stamp = requests, now
         self.tokens = min(self.cap, self.tokens + earned)
         if self.tokens < 1:
             return False
@@ -155,5 +157,3 @@ class Retry:
         on = sorted(n for n, names in CONDITIONS.items() if names <= self.errors)
         return f"Retry(attempts={self.attempts}, on={on + sorted(self.statuses)})"
 
-
-NEVER = Retry(0)

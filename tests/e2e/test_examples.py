@@ -256,8 +256,8 @@ def test_header_routing(pipework, tmp_path: Path, backends) -> None:
     assert (status, fields["x-backend"]) == (200, v2.name)
     assert body.decode().lower().startswith("get /_echo/users/7 http/1.1")
 
-    status, fields, _ = fetch(port, "/pricing", {"Host": "example.com"})
-    assert (status, fields["location"]) == (301, "https://www.example.com/pricing")
+    status, fields, _ = fetch(port, "/pricing?plan=pro", {"Host": "example.com"})
+    assert (status, fields["location"]) == (301, "https://www.example.com/pricing?plan=pro")
     status, fields, _ = fetch(port, "/blog/2019/hello-world", www)
     assert (status, fields["location"]) == (308, "/posts/hello-world")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import pytest
 
@@ -31,7 +32,8 @@ def test_targets_in_every_form() -> None:
         ({"targets": ["a:1"], "max_connections": -1}, "max_connections"),
         ({"targets": ["a:1"], "idle_timeout": "1m"}, "idle_timeout"),
         ({"targets": ["a:1"], "affinity": "ip"}, "affinity 'ip'"),
-        ({"targets": ["a:1"], "hash_key": "body"}, "'body' is not a key"),
+        ({"targets": ["a:1"], "balancer": "maglev", "hash_key": "body"}, "'body' is not a key"),
+        ({"targets": ["a:1"], "hash_key": "path"}, "hash_key is for the ring_hash and maglev"),
     ],
 )
 def test_bad_settings_say_what_to_write(kwargs: dict[str, object], message: str) -> None:
@@ -65,6 +67,14 @@ def test_health_changes_take_targets_out_and_back() -> None:
     up.set_health(a, down=False)
     assert up.available == [a]
     assert [t["healthy"] for t in up.targets] == [True, False]
+
+
+def test_hashing_balancers_hash_the_client_address_by_default() -> None:
+    up = Upstream(["a:1", "b:1"], balancer="ring_hash")
+    assert up.hash_key is not None
+    peer = SimpleNamespace(inbound=SimpleNamespace(remote_address="10.1.2.3"))
+    assert up.hash_key(pw.RequestHead("GET", "/"), peer) == b"10.1.2.3"
+    assert Upstream(["a:1"]).hash_key is None
 
 
 def test_outlier_detection_is_on_for_two_or_more_targets() -> None:

@@ -42,22 +42,29 @@ def test_statuses_and_conditions() -> None:
 def test_budget_absorbs_a_burst_and_bounds_a_steady_failure_rate() -> None:
     r = Retry(budget=0.2, min_per_second=10, window=10)
     # a burst: the budget starts with 10 s of the floor (100 retries)
-    assert all(r.allows("ConnectionReset", "GET", 1, requests=0, now=0.0) for _ in range(100))
-    assert not r.allows("ConnectionReset", "GET", 1, requests=0, now=0.0)
+    assert all(r.allows("ConnectionReset", "GET", 1, now=0.0) for _ in range(100))
+    assert not r.allows("ConnectionReset", "GET", 1, now=0.0)
     # then 1,000 requests earn 200 retries' worth, but the budget holds at most 100
-    assert r.allows("ConnectionReset", "GET", 1, requests=1000, now=0.0)
-    granted = sum(r.allows("ConnectionReset", "GET", 1, requests=1000, now=0.0) for _ in range(200))
-    assert granted == 99
+    r.requests += 1000
+    granted = sum(r.allows("ConnectionReset", "GET", 1, now=0.0) for _ in range(200))
+    assert granted == 100
     # time alone earns min_per_second
-    assert sum(r.allows("ConnectionReset", "GET", 1, requests=1000, now=0.5) for _ in range(20)) == 5
+    assert sum(r.allows("ConnectionReset", "GET", 1, now=0.5) for _ in range(20)) == 5
     # a steady state: every request fails, 1,000 requests a second for 10 s
     r = Retry(budget=0.2, min_per_second=10, window=10)
     r.tokens = 0
     granted = 0
     for step in range(1, 1001):
-        requests, now = step * 10, step / 100
-        granted += sum(r.allows("ConnectionRefused", "GET", 1, requests, now) for _ in range(10))
+        r.requests += 10
+        granted += sum(r.allows("ConnectionRefused", "GET", 1, now=step / 100) for _ in range(10))
     assert 0.2 * 10_000 <= granted <= 0.2 * 10_000 + 10 * 10 + 1  # the share, plus the floor
+
+
+def test_routes_sharing_a_policy_share_its_budget() -> None:
+    r = Retry(budget=0.5, min_per_second=1, window=10)
+    r.tokens = 0
+    r.requests += 4  # two routes' requests, counted on the one policy
+    assert sum(r.allows("ConnectionRefused", "GET", 1) for _ in range(5)) == 2
 
 
 def test_a_budget_always_holds_one_retry() -> None:
