@@ -175,7 +175,7 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--hash-key",
         metavar="EXPR",
-        help="what ring_hash and maglev hash a request by: " + ", ".join(KEY_EXPRESSIONS),
+        help="what ring_hash and maglev hash a request by (default: ip): " + ", ".join(KEY_EXPRESSIONS),
     )
     rp.add_argument(
         "--health-path",
