@@ -16,6 +16,7 @@ from ..filters.keys import EXPRESSIONS as KEY_EXPRESSIONS
 from ..lb import BALANCERS
 from ..net.loop import LOOPS, raise_fd_limit
 from ..net.loop import run as run_loop
+from . import cert as cert_cli
 from . import logs
 from .supervisor import Supervisor
 
@@ -32,6 +33,7 @@ examples:
   pipework reverse-proxy --listen 0.0.0.0:8080 --to http://127.0.0.1:9000 --to http://127.0.0.1:9001
   pipework reverse-proxy --listen 0.0.0.0:8080 --to 10.0.0.1:80 --to 10.0.0.2:80 --balancer least_conn \
       --health-path /healthz
+  pipework cert ca --out ./pki && pipework cert issue localhost 127.0.0.1 --ca ./pki --out ./pki
 """
 
 
@@ -235,6 +237,8 @@ def parser() -> argparse.ArgumentParser:
     )
     _idle_timeout(serve)
     _common(serve)
+
+    _common(cert_cli.add_parser(sub), serving=False)
     return ap
 
 
@@ -346,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.script:
             log.info("serving the built-in demo: open http://127.0.0.1:8080/ or try `nc 127.0.0.1 8000`")
         return _serve(loader, args, first, args.script if args.watch else None)
+
+    if args.command == "cert":
+        return cert_cli.main(args)
 
     if args.command == "proxy":
         from ..apps import proxy

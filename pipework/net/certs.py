@@ -675,6 +675,7 @@ def issue(
     if not is_ca or not isinstance(ca.key, _ISSUER_KEYS):
         raise ValueError(f"{ca.subject} is not a CA certificate; make one with make_ca (pipework cert ca)")
     sans = [_general_name(n) for n in names]
+    _within_constraints(ca, sans)
     key = new_key(key_type, rsa_bits)
     start = _now(now) - BACKDATE
     end = min(start + dt.timedelta(days=days), ca.not_after)
@@ -709,6 +710,29 @@ def issue(
         .sign(ca.key, hashes.SHA256())
     )
     return CertPair([cert, *ca.chain[1:]], key)
+
+
+def _within_constraints(ca: CertPair, sans: Sequence[x509.GeneralName]) -> None:
+    """Refuse names outside the CA's permitted subtrees, which clients reject (RFC 5280 §4.2.1.10)."""
+    try:
+        permitted = ca.cert.extensions.get_extension_for_class(x509.NameConstraints).value.permitted_subtrees
+    except x509.ExtensionNotFound:
+        return
+    domains = [g.value.lower() for g in permitted or () if isinstance(g, x509.DNSName)]
+    nets = [g.value for g in permitted or () if isinstance(g, x509.IPAddress)]
+    for gn in sans:
+        if isinstance(gn, x509.DNSName) and domains:
+            name = gn.value.removeprefix("*.")
+            ok = any(name == d or name.endswith("." + d) for d in domains)
+        elif isinstance(gn, x509.IPAddress) and nets:
+            ok = any(
+                gn.value in n for n in nets if isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network)
+            )
+        else:
+            continue
+        if not ok:
+            allowed = ", ".join(map(str, (*domains, *nets)))
+            raise ValueError(f"{ca.subject} may sign only for {allowed}, not {gn.value}")
 
 
 def save(pair: CertPair, cert_path: StrPath, key_path: StrPath, passphrase: Passphrase = None) -> None:
