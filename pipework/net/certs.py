@@ -709,7 +709,10 @@ def issue(
         .add_extension(aki, critical=False)
         .sign(ca.key, hashes.SHA256())
     )
-    return CertPair([cert, *ca.chain[1:]], key)
+    chain = [cert, *ca.chain]
+    if chain[-1].subject == chain[-1].issuer:  # clients have the root already: serve only up to it
+        chain.pop()
+    return CertPair(chain, key)
 
 
 def _within_constraints(ca: CertPair, sans: Sequence[x509.GeneralName]) -> None:
