@@ -43,42 +43,24 @@ def write(pair: CertPair, d: Path, base: str, passphrase: str | None = None) -> 
     return cert, key
 
 
-def intermediate(root: CertPair) -> CertPair:
-    """An intermediate CA under ``root`` (whose path length must allow it)."""
+def raw_ca(name: str, path_length: int, parent: CertPair | None = None) -> CertPair:
+    """A CA made directly with ``cryptography``: make_ca's roots (path length 0) cannot have intermediates."""
     key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Intermediate")]))
-        .issuer_name(root.cert.subject)
+        .subject_name(subject)
+        .issuer_name(parent.cert.subject if parent else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(root.key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(parent.key if parent else key, hashes.SHA256())  # type: ignore[arg-type]
     )
-    return CertPair([cert, *root.chain], key)
-
-
-def deep_root() -> CertPair:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Deep Root")])
-    now = dt.datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return CertPair([cert], key)
+    return CertPair([cert, *(parent.chain if parent else ())], key)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -225,8 +207,7 @@ def test_expired_and_not_yet_valid(tmp_path: Path, ca: CertPair) -> None:
 
 
 def test_chain_in_order(tmp_path: Path) -> None:
-    root = deep_root()
-    mid = intermediate(root)
+    mid = raw_ca("Test Intermediate", 0, parent=raw_ca("Test Deep Root", 1))
     leaf = certs.issue(mid, ["chained.test"])
     assert len(leaf.chain) == 2
     cert, key = write(leaf, tmp_path, "leaf")
