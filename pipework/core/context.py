@@ -84,7 +84,8 @@ class OutboundInfo(InboundInfo):
 class Context:
     """What the pipelines of one connection share.
 
-    ``vars`` holds script variables; ``inbound`` and ``outbound`` describe the connections;
+    ``vars`` holds script variables; ``inbound`` and ``outbound`` describe the connections,
+    ``tls`` the inbound TLS session when there is one;
     ``valve`` pauses reading the inbound connection (see :mod:`pipework.core.flow`).
     """
 
@@ -96,6 +97,7 @@ class Context:
         "inbound",
         "outbound",
         "output_paused",
+        "tls",
         "valve",
         "vars",
     )
@@ -105,6 +107,8 @@ class Context:
         self.vars: Any = SimpleNamespace()
         self.inbound = inbound if inbound is not None else InboundInfo(protocol="none")
         self.outbound: OutboundInfo | None = None
+        #: the inbound TLS session once ``accept_tls`` finished its handshake (filters.tls.TlsInfo)
+        self.tls: Any = None
         self.valve = valve if valve is not None else Valve()
         self.output_paused = False
         self._output_listeners: list[Callable[[bool], None]] | None = None

@@ -174,6 +174,8 @@ class _ProxyCfg:
 
 #: lengths of the request field names _REQUEST_DROP holds, or ``host``: only those are lowered
 _REQUEST_LOOK = frozenset(len(n) for n in (*_REQUEST_DROP, b"host"))
+#: the end of X-Forwarded-For and X-Forwarded-Proto, by whether the client came over TLS
+_PROTO_LINES = {False: b"\r\nx-forwarded-proto: http\r\n", True: b"\r\nx-forwarded-proto: https\r\n"}
 #: the start of a request line for the common methods
 _LINE_STARTS = {m: f"{m} ".encode() for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 #: methods whose requests carry no body unless they say so with Content-Length
@@ -181,12 +183,13 @@ _NO_BODY_METHODS = frozenset(("GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONN
 
 
 def request_head(
-    head: RequestHead, peer: str | None, default_host: bytes, trusted: bool
+    head: RequestHead, peer: str | None, default_host: bytes, trusted: bool, tls: bool = False
 ) -> tuple[bytes, bool, bytes | None]:
     """The request head to send upstream: (bytes, whether the body goes chunked, the Upgrade to
     ask for). Hop-by-hop fields are left out; with ``peer`` (a proxy) X-Forwarded-For/-Proto/-Host
     and Via are added, the client's X-Forwarded-For extended. ``trusted`` fields came from our
-    own parser, which refuses CR, LF and NUL, so they are not checked again."""
+    own parser, which refuses CR, LF and NUL, so they are not checked again. ``tls``: the client
+    came over TLS (``X-Forwarded-Proto: https``)."""
     method = head.method
     if not trusted:
         request_line(method, head.target)  # LocalProtocolError for a space, CR, LF or NUL
@@ -228,7 +231,7 @@ def request_head(
         out = [*out[:3], *drop_named(conn, [b"".join(out[i : i + 4]) for i in range(3, len(out), 4)])]
     if peer is not None:
         p = peer.encode()
-        out += (b"x-forwarded-for: ", xff + b", " + p if xff else p, b"\r\nx-forwarded-proto: http\r\n")
+        out += (b"x-forwarded-for: ", xff + b", " + p if xff else p, _PROTO_LINES[tls])
         if host is not None:
             out += (b"x-forwarded-host: ", host, b"\r\n")
         out.append(VIA_LINE)
@@ -329,8 +332,9 @@ class Exchange:
         self.ups = ups
         self.head = head
         if cfg.forwarded:
+            ctx = self.ctx
             self.head_bytes, self.chunked, self.upgrade = request_head(
-                head, self.ctx.inbound.remote_address, b"", trusted
+                head, ctx.inbound.remote_address, b"", trusted, ctx.tls is not None
             )
         elif not trusted:
             request_head(head, None, b"", False)  # checks the head before anything goes (see attach)
