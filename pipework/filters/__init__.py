@@ -1,0 +1,20 @@
+"""Filter families. Importing this package registers every family's builder methods."""
+
+from . import connect, debug, handlers, http, proxy, route, static, throttle, tls, tls_hello, tunnel, wait
+from .throttle import ConcurrencyLimit
+
+__all__ = [
+    "ConcurrencyLimit",
+    "connect",
+    "debug",
+    "handlers",
+    "http",
+    "proxy",
+    "route",
+    "static",
+    "throttle",
+    "tls",
+    "tls_hello",
+    "tunnel",
+    "wait",
+]
