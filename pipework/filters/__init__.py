@@ -1,6 +1,6 @@
 """Filter families. Importing this package registers every family's builder methods."""
 
-from . import connect, debug, handlers, http, proxy, route, static, throttle, tls, tunnel, wait
+from . import connect, debug, handlers, http, proxy, route, static, throttle, tls, tls_hello, tunnel, wait
 from .throttle import ConcurrencyLimit
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "static",
     "throttle",
     "tls",
+    "tls_hello",
     "tunnel",
     "wait",
 ]
