@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,6 +43,7 @@ def test_every_example_is_covered() -> None:
         "sticky_sessions.py",
         "header_routing.py",
         "dns_upstream.py",
+        "sni_router.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -287,3 +289,29 @@ def test_dns_upstream(pipework, tmp_path: Path, backends) -> None:
         p.wait_log(re.escape(f"consul -> {', '.join(sorted([a.address, b.address]))}\n"), timeout=5)
         seen = Counter(backend for _, backend, _ in blast(port, 400, conns=4))
         assert 0.15 <= seen[a.name] / 400 <= 0.35, seen  # SRV weights 1 and 3
+
+
+def client_hello(name: str) -> bytes:
+    """A real TLS client's first flight for ``name``, from Python's ssl module over memory BIOs."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    out = ssl.MemoryBIO()
+    with pytest.raises(ssl.SSLWantReadError):
+        ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname=name).do_handshake()
+    return out.read()
+
+
+def test_sni_router(pipework, tmp_path: Path) -> None:
+    a, b = TcpServer(greeter("A")), TcpServer(greeter("B"))  # echo servers: the hello comes back as sent
+    try:
+        port = free_port()
+        script = localise("sni_router.py", tmp_path, {8443: port, 9443: a.port, 9444: b.port})
+        pipework("run", str(script)).wait_log("listening on tcp")
+        for name, backend in (("a.test", b"A\n"), ("b.test", b"B\n"), ("other.test", b"A\n")):
+            hello = client_hello(name)
+            got = roundtrip("127.0.0.1", port, hello)
+            assert got.startswith(backend)
+            assert (backend + hello).startswith(got)
+    finally:
+        a.close()
+        b.close()
