@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 from urllib.parse import parse_qsl, urlsplit
 
 state = {"status": 200, "health": 200, "delay": 0.0, "reset": 0, "count": 0}
@@ -78,9 +79,15 @@ async def main() -> None:
     ap.add_argument("port", type=int)
     ap.add_argument("name")
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--cert", help="serve HTTPS with this certificate (and --key)")
+    ap.add_argument("--key")
     a = ap.parse_args()
     name = a.name.encode()
-    server = await asyncio.start_server(lambda r, w: handle(r, w, name), a.host, a.port)
+    tls = None
+    if a.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(a.cert, a.key)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, name), a.host, a.port, ssl=tls)
     print(f"listening {a.host}:{a.port}", flush=True)
     async with server:
         await server.serve_forever()

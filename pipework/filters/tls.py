@@ -28,7 +28,9 @@ from typing import Any
 
 from ..core import Builder, Data, Event, Filter, StreamEnd, register
 from ..core.pipeline import Pipeline
+from ..core.script import service
 from ..core.subpipes import _One
+from ..net.certs import CertStore
 from ..net.loop import running_loop
 from ..net.tls import client_context, server_context
 
@@ -38,6 +40,8 @@ log = logging.getLogger("pipework")
 HANDSHAKE_FAILURES: Counter[str] = Counter()
 TLS_ERROR = "TLSError"
 HANDSHAKE_TIMEOUT = "TLSHandshakeTimeout"
+#: the certificate stores of the accept_tls steps serving now (expiry dates for scripts, metrics)
+STORES: list[CertStore] = []
 #: plaintext read from the SSLObject at a time
 READ_SIZE = 64 * 1024
 
@@ -63,7 +67,17 @@ class TlsInfo:
 
 
 class _TlsCfg(_One):
-    __slots__ = ("context", "handshake_timeout", "server", "server_name", "what")
+    __slots__ = (
+        "context",
+        "handshake_timeout",
+        "interval",
+        "server",
+        "server_name",
+        "settings",
+        "store",
+        "timer",
+        "what",
+    )
 
     def __init__(
         self,
@@ -79,6 +93,44 @@ class _TlsCfg(_One):
         self.handshake_timeout = handshake_timeout
         self.server_name = server_name
         self.what = what
+        self.store: CertStore | None = None
+        self.settings: dict[str, Any] = {}
+        self.interval = 0.0
+        self.timer: Any = None
+
+    def watch(self, store: CertStore, settings: dict[str, Any], interval: float) -> None:
+        """Reload ``store``'s files every ``interval`` seconds while the program serves."""
+        self.store, self.settings, self.interval = store, settings, interval
+        STORES.append(store)
+        if interval > 0:
+            service(self)
+
+    def start(self) -> None:
+        if self.timer is None and self.interval > 0:
+            self.timer = running_loop().call_later(self.interval, self._check)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.store in STORES:
+            STORES.remove(self.store)
+
+    def _check(self) -> None:
+        self.timer = None
+        assert self.store is not None
+        changed = self.store.check()
+        if changed:
+            try:
+                self.context = server_context(self.store, **self.settings)
+            except (ValueError, ssl.SSLError) as exc:
+                log.error(
+                    "%s: the new certificates do not make a TLS context (%s); keeping the old", self.what, exc
+                )
+            else:
+                names = ", ".join(n for p in changed for n in p.names)
+                log.info("%s: certificates reloaded (%s); new handshakes use them", self.what, names)
+        self.timer = running_loop().call_later(self.interval, self._check)
 
 
 class _Tls(Filter):
@@ -260,11 +312,14 @@ class AcceptTLS(_Tls):
 
     __slots__ = ()
 
+    needs_start = True
+
+    def start(self) -> None:
+        self._begin()  # the handshake timeout runs from the connection's start
+
     def process(self, evt: Event) -> None:
         t = type(evt)
         if t is Data:
-            if self.obj is None:
-                self._begin()
             self._cipher_in(evt.data)  # type: ignore[attr-defined]
         elif t is StreamEnd:
             self._cipher_eof(evt.error)  # type: ignore[attr-defined]
@@ -355,32 +410,15 @@ class ConnectTLS(_Tls):
         self._out(StreamEnd(error))
 
 
-def _pair(spec: Any, what: str) -> tuple[tuple[str, str, str | None], list[str]]:
-    """A certificate as the user gives it → ((cert, key, passphrase), the names it serves)."""
+def _pair(spec: Any, what: str) -> tuple[str, str, str | None]:
+    """A certificate as the user gives it → (cert, key, passphrase)."""
     if isinstance(spec, tuple | list) and len(spec) in (2, 3):
         spec = dict(zip(("cert", "key", "passphrase"), spec, strict=False))
     if not isinstance(spec, dict) or "cert" not in spec or "key" not in spec:
         raise TypeError(
             f"{what}: a certificate is {{'cert': path, 'key': path}} or (cert, key), not {spec!r}"
         )
-    names = spec.get("names")
-    if names is None:
-        names = _names(spec["cert"], what)
-    return (str(spec["cert"]), str(spec["key"]), spec.get("passphrase")), list(names)
-
-
-def _names(path: str, what: str) -> list[str]:
-    """The DNS names a PEM certificate is for: its SANs, else its common name."""
-    try:
-        info = ssl._ssl._test_decode_cert(path)  # type: ignore[attr-defined]
-    except FileNotFoundError:
-        raise ValueError(f"{what}: {path}: no such file") from None
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"{what}: {path}: not a PEM certificate ({exc})") from None
-    names = [v for k, v in info.get("subjectAltName", ()) if k == "DNS"]
-    if not names:
-        names = [v for rdn in info.get("subject", ()) for k, v in rdn if k == "commonName"]
-    return names
+    return str(spec["cert"]), str(spec["key"]), spec.get("passphrase")
 
 
 def _timeout(value: Any, what: str) -> float:
@@ -401,6 +439,7 @@ def accept_tls(
     client_ca: str | None = None,
     verify_client: str = "none",
     handshake_timeout: float = 10.0,
+    reload_interval: float = 5.0,
 ) -> Builder:
     """Terminate TLS: the stream is decrypted into a sub-pipeline (``.to(layout)``).
 
@@ -410,22 +449,27 @@ def accept_tls(
     preference (``["h2", "http/1.1"]``). ``min_version``: "TLSv1.2" (default) or "TLSv1.3".
     ``ciphers`` (OpenSSL syntax) and ``group`` (an ECDH curve). ``client_ca`` and
     ``verify_client`` ("optional", "required"): mutual TLS. The session's facts are in
-    ``ctx.tls`` (:class:`TlsInfo`).
+    ``ctx.tls`` (:class:`TlsInfo`). Certificates are checked at load (a key that does not match,
+    an expired certificate, a missing file: an error naming the file) and their files every
+    ``reload_interval`` seconds: changed files that load cleanly serve new handshakes, open
+    connections keep theirs (0: no reload).
     """
     what = "accept_tls()"
     given = ([certificate] if certificate is not None else []) + list(certificates or [])
-    pairs = [_pair(c, what) for c in given]
-    context = server_context(
-        pairs,
-        alpn=alpn,
-        min_version=min_version,
-        ciphers=ciphers,
-        group=group,
-        client_ca=client_ca,
-        verify_client=verify_client,
-        what=what,
-    )
-    cfg = _TlsCfg(context, True, _timeout(handshake_timeout, what), None, what)
+    store = CertStore()
+    for spec in given:
+        store.load(*_pair(spec, what))  # CertError (a ValueError) says which file and why
+    settings: dict[str, Any] = {
+        "alpn": alpn,
+        "min_version": min_version,
+        "ciphers": ciphers,
+        "group": group,
+        "client_ca": client_ca,
+        "verify_client": verify_client,
+        "what": what,
+    }
+    cfg = _TlsCfg(server_context(store, **settings), True, _timeout(handshake_timeout, what), None, what)
+    cfg.watch(store, settings, _timeout(reload_interval, what))
     return self.add("accept_tls", AcceptTLS, cfg, 1)
 
 
@@ -447,7 +491,7 @@ def connect_tls(
     turns verification off (a warning is logged); ``certificate``: a client certificate, as for
     ``accept_tls``. The session's facts are in ``ctx.vars.upstream_tls``."""
     what = "connect_tls()"
-    pair = _pair(certificate, what)[0] if certificate is not None else None
+    pair = _pair(certificate, what) if certificate is not None else None
     if verify and server_name is None:
         raise ValueError(f"{what}: verifying the server needs server_name (or verify=False)")
     context = client_context(

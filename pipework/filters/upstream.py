@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from time import monotonic
@@ -30,6 +31,7 @@ from ..lb.health import OutlierDetection, OutlierDetector, slow_start_weight
 from ..lb.target import Target
 from ..net import Outbound, join_address, split_address
 from ..net.loop import running_loop
+from ..net.tls import client_context
 from .discovery import DnsDiscovery
 from .keys import cookie_value, key_function
 
@@ -62,7 +64,15 @@ class Conn:
         self.used = 0
         self.received = 0  # bytes of the current exchange's response so far
         endpoint.conns += 1
-        self.conn = Outbound(self, endpoint.host, endpoint.port, connect_timeout=connect_timeout)
+        tls = endpoint.upstream.tls_context() if endpoint.tls else None
+        self.conn = Outbound(
+            self,
+            endpoint.host,
+            endpoint.port,
+            connect_timeout=connect_timeout,
+            tls=tls,
+            server_name=endpoint.upstream.server_name,
+        )
 
     def on_connect(self) -> None:
         pass
@@ -124,10 +134,11 @@ class Endpoint(Target):
         "port",
         "removed",
         "since",
+        "tls",
         "upstream",
     )
 
-    def __init__(self, upstream: Upstream, host: str, port: int, weight: float) -> None:
+    def __init__(self, upstream: Upstream, host: str, port: int, weight: float, tls: bool = False) -> None:
         name = join_address(host, port)
         super().__init__(name, weight)
         self.upstream = upstream
@@ -135,7 +146,10 @@ class Endpoint(Target):
         self.port = port
         self.configured_weight = weight
         #: the Host field for a request that has none (mux_http)
-        self.host_field = (name if port != 80 else (f"[{host}]" if ":" in host else host)).encode("idna")
+        self.host_field = (
+            name if port != (443 if tls else 80) else (f"[{host}]" if ":" in host else host)
+        ).encode("idna")
+        self.tls = tls  # connections to it are TLS (an https:// target)
         #: a short, stable token naming this target in an affinity cookie
         self.id = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
         self.idle: deque[Conn] = deque()
@@ -226,26 +240,30 @@ class Endpoint(Target):
 
 
 def parse_target(value: Any, what: str = "proxy()") -> tuple[str, int]:
-    """``"http://host:port"``, ``"host:port"`` or ``(host, port)`` → (host, port)."""
+    """``"http://host:port"``, ``"https://host:port"`` (443 by default), ``"host:port"`` or
+    ``(host, port)`` → (host, port)."""
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
         return str(value[0]), int(value[1])
     if not isinstance(value, str):
         raise TypeError(f"{what}: a target is 'http://host:port', not {type(value).__name__}")
     s = value
+    default = ":80"
     if s.startswith("http://"):
         s = s[7:].rstrip("/")
+    elif s.startswith("https://"):
+        s, default = s[8:].rstrip("/"), ":443"
     elif "://" in s:
-        raise ValueError(f"{what}: {value!r}: only http:// upstreams for now")
+        raise ValueError(f"{what}: {value!r}: only http:// and https:// upstreams")
     if ":" not in s.rpartition("]")[2]:
-        s += ":80"
+        s += default
     host, port = split_address(s, default_host="")
     if not host:
         raise ValueError(f"{what}: {value!r} needs a host")
     return host, port
 
 
-def _weighted(targets: Any) -> list[tuple[str, int, float]]:
-    """Targets as the user wrote them → [(host, port, weight)]."""
+def _weighted(targets: Any) -> list[tuple[str, int, float, bool]]:
+    """Targets as the user wrote them → [(host, port, weight, over TLS)]."""
     if isinstance(targets, str | tuple):
         targets = [targets]
     pairs: Iterable[tuple[Any, Any]]
@@ -259,12 +277,12 @@ def _weighted(targets: Any) -> list[tuple[str, int, float]]:
             else (item, 1)
             for item in targets
         ]
-    out: list[tuple[str, int, float]] = []
+    out: list[tuple[str, int, float, bool]] = []
     for item, weight in pairs:
         host, port = parse_target(item, "Upstream()")
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
             raise ValueError(f"Upstream(): {host}:{port}: the weight must be a number > 0, not {weight!r}")
-        out.append((host, port, weight))
+        out.append((host, port, weight, isinstance(item, str) and item.startswith("https://")))
     return out
 
 
@@ -288,6 +306,11 @@ class Upstream:
     another target can take them; ``max_requests_per_connection`` before a connection is closed;
     ``max_idle`` kept-alive connections, closed after ``idle_timeout`` seconds unused. Per
     upstream: ``max_requests`` in flight (0: none), past which requests get 503 at once.
+
+    TLS to ``https://`` targets: their certificates are verified against ``ca`` (a PEM bundle;
+    the system's by default) and must name ``server_name`` (the target's host by default);
+    ``verify=False`` turns that off (logged as a warning); ``certificate`` is a client
+    certificate (``(cert, key)`` or ``{"cert": ..., "key": ..., "passphrase": ...}``).
 
     Health: ``health_check`` (a :class:`~pipework.filters.health_check.HealthCheck`) probes each
     target; ``outlier`` (an :class:`~pipework.lb.health.OutlierDetection`, True for its
@@ -314,6 +337,10 @@ class Upstream:
         health_check: HealthCheck | None = None,
         outlier: OutlierDetection | bool | None = None,
         slow_start: float = 0.0,
+        ca: str | None = None,
+        verify: bool = True,
+        server_name: str | None = None,
+        certificate: Any = None,
         name: str | None = None,
     ) -> None:
         for what, value in (
@@ -328,6 +355,9 @@ class Upstream:
         for what, seconds in (("idle_timeout", idle_timeout), ("slow_start", slow_start)):
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
                 raise ValueError(f"Upstream(): {what} must be a number of seconds >= 0, not {seconds!r}")
+        self._tls_options = {"ca": ca, "verify": verify, "certificate": certificate}
+        self._tls: ssl.SSLContext | None = None
+        self.server_name = server_name
         self.max_connections = max_connections
         self.max_pending = max_pending
         self.max_requests = max_requests
@@ -413,14 +443,26 @@ class Upstream:
         ups.discovery = dns
         return ups
 
+    def tls_context(self) -> ssl.SSLContext:
+        """The client context for the https:// targets, made on first use."""
+        if self._tls is None:
+            o = self._tls_options
+            cert = o["certificate"]
+            if cert is not None and not isinstance(cert, tuple):
+                cert = (cert["cert"], cert["key"], cert.get("passphrase"))
+            self._tls = client_context(
+                ca=o["ca"], verify=bool(o["verify"]), certificate=cert, what=f"upstream {self.name}"
+            )
+        return self._tls
+
     # -- targets ----------------------------------------------------------------------------------
     def set_targets(self, targets: Any) -> None:
         """Replace the targets. Those kept keep their connections, load and health; requests in
         flight to removed ones finish on their connections, which then close."""
         wanted = _weighted(targets)
         new: dict[str, Endpoint] = {}
-        for host, port, weight in wanted:
-            ep = Endpoint(self, host, port, weight)
+        for host, port, weight, tls in wanted:
+            ep = Endpoint(self, host, port, weight, tls)
             old = self.endpoints.get(ep.name)
             if old is not None:
                 ep = old

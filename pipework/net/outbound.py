@@ -16,6 +16,7 @@ import asyncio
 import errno
 import ipaddress
 import socket
+import ssl
 
 from . import errors
 from .conn import WRITE_HIGH, Connection, Handler
@@ -45,6 +46,8 @@ class Outbound(Connection):
         read_timeout: float = 0.0,
         write_high: int = WRITE_HIGH,
         bind: str | SourcePool | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
         loop = running_loop()
         super().__init__(
@@ -53,6 +56,10 @@ class Outbound(Connection):
         self.host = host
         self.port = port
         self.bind = bind
+        #: TLS over this connection (the handler sees plaintext): the context, and the name the
+        #: server's certificate must carry (the host by default)
+        self.tls = tls
+        self.server_name = server_name
         self.connected = False
         self._pending: list[bytes] = []
         self._pending_size = 0
@@ -73,6 +80,15 @@ class Outbound(Connection):
         try:
             if isinstance(self.bind, SourcePool):
                 await self._connect_from_pool(loop, self.bind)
+            elif self.tls is not None:
+                await loop.create_connection(
+                    lambda: self,
+                    self.host,
+                    self.port,
+                    ssl=self.tls,
+                    server_hostname=self.server_name or self.host,
+                    local_addr=(self.bind, 0) if self.bind else None,
+                )
             elif self.bind:
                 await loop.create_connection(lambda: self, self.host, self.port, local_addr=(self.bind, 0))
             else:

@@ -1,17 +1,17 @@
 """TLS contexts for the two ends of a connection, made once from the user's settings.
 
 Theory of operation: :func:`server_context` makes the :class:`ssl.SSLContext` that terminates
-TLS: one context per certificate, a front context whose SNI callback records the name the client
-asked for (as ``server_name_indication`` on the SSL object) and switches to the context of the
-certificate that matches it — exact name, then wildcard, then the first certificate. ALPN, the
+TLS: one context per certificate, the default's in front, whose SNI callback records the name the
+client asked for (as ``server_name_indication`` on the SSL object) and switches to the context of
+the certificate the store picks for it — exact name, then wildcard, then the default. ALPN, the
 lowest version (TLS 1.2 unless told otherwise), ciphers and the ECDH group apply to all of them,
 as does client-certificate verification (mutual TLS). :func:`client_context` makes the context
 that originates TLS: the peer's certificate verified against a CA bundle (the system's by
 default) with its name checked, an optional client certificate, or no verification at all when
 asked for explicitly (logged as a warning).
 
-Certificates are (cert_path, key_path[, passphrase]) tuples here; the certificate module loads
-and checks them.
+Server certificates come from a :class:`~pipework.net.certs.CertStore`, which loads, checks and
+reloads them; a client certificate is a (cert_path, key_path[, passphrase]) tuple.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import logging
 import ssl
 from collections.abc import Sequence
 from typing import Any
+
+from .certs import CertStore
 
 log = logging.getLogger("pipework")
 
@@ -73,7 +75,7 @@ def _load(ctx: ssl.SSLContext, pair: Pair, what: str) -> None:
 
 
 def server_context(
-    certificates: Sequence[tuple[Pair, Sequence[str]]],
+    store: CertStore,
     *,
     alpn: Sequence[str] | None = None,
     min_version: str = "TLSv1.2",
@@ -83,43 +85,34 @@ def server_context(
     verify_client: str = "none",
     what: str = "accept_tls()",
 ) -> ssl.SSLContext:
-    """The context terminating TLS with ``certificates``: (pair, names it serves) each, the first
-    the default. ``verify_client``: "none", "optional" or "required" (with ``client_ca``)."""
-    if not certificates:
+    """The context terminating TLS with the certificates of ``store`` (chosen by SNI as
+    :meth:`CertStore.select` says). ``verify_client``: "none", "optional" or "required" (with
+    ``client_ca``). Raises ValueError for a bad setting."""
+    if not store.pairs:
         raise ValueError(f"{what}: needs at least one certificate")
     if verify_client not in VERIFY:
         raise ValueError(f"{what}: verify_client {verify_client!r} is not one of {', '.join(VERIFY)}")
     if verify_client != "none" and not client_ca:
         raise ValueError(f"{what}: verify_client={verify_client!r} needs client_ca, the CAs to trust")
-    contexts: list[tuple[ssl.SSLContext, Sequence[str]]] = []
-    for pair, names in certificates:
+    contexts: dict[int, ssl.SSLContext] = {}
+    for pair in store.pairs:
         ctx = _base(ssl.Purpose.CLIENT_AUTH, alpn, min_version, ciphers, group, what)
-        _load(ctx, pair, what)
+        pair.load_into(ctx)
         if client_ca:
             try:
                 ctx.load_verify_locations(client_ca)
             except (FileNotFoundError, ssl.SSLError) as exc:
                 raise ValueError(f"{what}: client_ca {client_ca}: {exc}") from None
         ctx.verify_mode = VERIFY[verify_client]
-        contexts.append((ctx, [n.lower() for n in names]))
-    exact: dict[str, ssl.SSLContext] = {}
-    wild: dict[str, ssl.SSLContext] = {}
-    for ctx, names in contexts:
-        for n in names:
-            (wild if n.startswith("*.") else exact).setdefault(n[2:] if n.startswith("*.") else n, ctx)
-    front = contexts[0][0]
+        contexts[id(pair)] = ctx
+    front = contexts[id(store.select(None))]
 
     def choose(obj: Any, name: str | None, current: ssl.SSLContext) -> None:
         obj.server_name_indication = name
-        if name is None:
-            return
-        name = name.lower().rstrip(".")
-        ctx = exact.get(name)
-        if ctx is None:
-            _, dot, parent = name.partition(".")
-            ctx = wild.get(parent) if dot else None
-        if ctx is not None and ctx is not front:
-            obj.context = ctx
+        if name is not None:
+            ctx = contexts.get(id(store.select(name)))
+            if ctx is not None and ctx is not current:
+                obj.context = ctx
 
     front.sni_callback = choose
     return front

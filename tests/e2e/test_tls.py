@@ -6,8 +6,13 @@ for a.test, *.b.test and a default, a client certificate), never committed.
 
 from __future__ import annotations
 
+import shutil
+import socket
+import ssl
 import subprocess
+import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -293,3 +298,129 @@ def test_connect_tls_verifies_the_server(
     else:
         assert r.stdout == ""
         p.wait_log(r"TLS handshake failed: CERTIFICATE_VERIFY_FAILED")
+
+
+def _served_cert(port: int, name: str, ca: str) -> bytes:
+    ctx = ssl.create_default_context(cafile=ca)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname=name) as s,
+    ):
+        der = s.getpeercert(binary_form=True)
+        assert der is not None
+        return der
+
+
+def test_rotated_certificate_serves_new_handshakes_and_old_connections_stay(
+    pipework, tmp_path: Path, pki
+) -> None:
+    live = tmp_path / "live"
+    live.mkdir()
+    for ext in ("pem", "key"):
+        shutil.copy(f"{pki.dir}/a.test.{ext}", live / f"a.test.{ext}")
+    port = free_port()
+    p = run_script(
+        pipework,
+        tmp_path / "tls.py",
+        "import pipework as pw\n"
+        f"cert = ({str(live / 'a.test.pem')!r}, {str(live / 'a.test.key')!r})\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.accept_tls(cert, reload_interval=0.1)\n"
+        "    .to(lambda p: p.demux_http().to(\n"
+        "        lambda p: p.replace_message(lambda m: pw.Response('ok\\n'))))))\n",
+    )
+    before = _served_cert(port, "a.test", pki.ca)
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    old = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="a.test")
+    try:
+        issue(pki.dir, "a2.test", "DNS:a.test")  # a new certificate for the same name
+        for ext in ("pem", "key"):  # replaced as a deployment would: a new file renamed over the old
+            shutil.copy(f"{pki.dir}/a2.test.{ext}", live / f"new.{ext}")
+        (live / "new.key").rename(live / "a.test.key")
+        (live / "new.pem").rename(live / "a.test.pem")
+        p.wait_log(r"certificates reloaded \(a\.test\)", timeout=5)
+        after = _served_cert(port, "a.test", pki.ca)
+        assert after != before
+        assert after == ssl.PEM_cert_to_DER_cert((pki.dir / "a2.test.pem").read_text())
+        old.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")  # the old connection goes on
+        assert old.recv(4096).endswith(b"\r\n\r\nok\n")
+    finally:
+        old.close()
+
+
+def test_a_bad_certificate_fails_at_load_with_the_file(tmp_path: Path, pki) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text(
+        "import pipework as pw\n"
+        f"pair = ({pki.a_test[0]!r}, {pki.default_test[1]!r})\n"
+        "layout = pw.pipeline(lambda p: p.accept_tls(pair).to(lambda p: p.dump()))\n"
+        "pw.listen(8443, layout)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pipework", "check", str(script)], capture_output=True, text=True, timeout=30
+    )
+    assert r.returncode != 0
+    assert f"{script}:3:" in r.stderr
+    assert "does not match" in r.stderr
+
+
+def test_handshake_timeout_and_a_garbage_client_cost_only_their_connection(
+    pipework, tmp_path: Path, pki
+) -> None:
+    port = serve_tls(pipework, tmp_path, pki, ", handshake_timeout=0.3")
+    idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+    garbage = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        garbage.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = garbage.recv(100)
+        assert first == b"" or first[:1] == b"\x15"  # perhaps a TLS alert, then the close
+        assert first == b"" or garbage.recv(100) == b""
+        t0 = time.monotonic()
+        assert idle.recv(100) == b""  # closed by the handshake timeout
+        assert time.monotonic() - t0 < 2
+        r = curl("--cacert", pki.ca, "--resolve", f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/")
+        assert r.stdout.startswith("sni=a.test"), r.stderr
+    finally:
+        idle.close()
+        garbage.close()
+
+
+def test_https_upstream_with_x_forwarded_proto(pipework, tmp_path: Path, pki) -> None:
+    backend_port = free_port()
+    backend = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent.parent / "backend.py"),
+            str(backend_port),
+            "tlsback",
+            "--cert",
+            pki.a_test[0],
+            "--key",
+            pki.a_test[1],
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_port("127.0.0.1", backend_port)
+        port = free_port()
+        run_script(
+            pipework,
+            tmp_path / "offload.py",
+            "import pipework as pw\n"
+            f"certs = [{pki.default_test!r}]\n"
+            f"target = ['https://127.0.0.1:{backend_port}']\n"
+            f"good = pw.Upstream(target, ca={pki.ca!r}, server_name='a.test')\n"
+            f"wrong = pw.Upstream(target, ca={pki.ca!r}, server_name='b.test')\n"
+            "routes = pw.Router()\n"
+            "routes.add(wrong, prefix='/wrong')\n"
+            "routes.add(good, prefix='/')\n"
+            f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.accept_tls(certificates=certs)\n"
+            "    .to(lambda p: p.demux_http().to(lambda p: p.route(routes)))))\n",
+        )
+        base = ("--cacert", pki.ca, "--resolve", f"default.test:{port}:127.0.0.1")
+        r = curl(*base, f"https://default.test:{port}/_echo")
+        assert "x-forwarded-proto: https" in r.stdout.lower(), r.stdout + r.stderr
+        r = curl(*base, "-o", "/dev/null", "-w", "%{http_code}", f"https://default.test:{port}/wrong")
+        assert r.stdout == "502"
+    finally:
+        backend.kill()
+        backend.wait()

@@ -28,7 +28,7 @@ def test_targets_in_every_form() -> None:
     [
         ({"targets": ["a:1"], "balancer": "fastest"}, "unknown balancer 'fastest'"),
         ({"targets": [("a:1", 0)]}, "weight must be a number > 0"),
-        ({"targets": ["https://a:1"]}, "only http:// upstreams"),
+        ({"targets": ["ftp://a:1"]}, "only http:// and https:// upstreams"),
         ({"targets": ["a:1"], "max_connections": -1}, "max_connections"),
         ({"targets": ["a:1"], "idle_timeout": "1m"}, "idle_timeout"),
         ({"targets": ["a:1"], "affinity": "ip"}, "affinity 'ip'"),
@@ -82,6 +82,16 @@ def test_outlier_detection_is_on_for_two_or_more_targets() -> None:
     assert Upstream(["a:1", "b:1"]).outlier is not None
     assert Upstream(["a:1", "b:1"], outlier=False).outlier is None
     assert Upstream(["a:1"], outlier=pw.OutlierDetection(consecutive_5xx=2)).outlier is not None
+
+
+def test_https_targets() -> None:
+    up = Upstream(["https://api.test", "https://10.0.0.1:8443", "http://10.0.0.2"])
+    eps = list(up.endpoints.values())
+    assert [(ep.name, ep.tls, ep.host_field) for ep in eps] == [
+        ("api.test:443", True, b"api.test"),
+        ("10.0.0.1:8443", True, b"10.0.0.1:8443"),
+        ("10.0.0.2:80", False, b"10.0.0.2"),
+    ]
 
 
 def test_parse_target() -> None:
