@@ -35,6 +35,7 @@ from .filters import ConcurrencyLimit
 from .filters.access_log import status_counts as http_status_counts
 from .filters.health_check import HealthCheck
 from .filters.route import fallback, redirect, split, to
+from .filters.tls import certificates as tls_certificates
 from .filters.upstream import Upstream
 from .lb import RoundRobin
 from .lb.health import OutlierDetection
@@ -86,5 +87,6 @@ __all__ = [
     "register",
     "split",
     "task",
+    "tls_certificates",
     "to",
 ]

@@ -21,16 +21,18 @@ close_notify; the peer's close_notify ends the plaintext stream cleanly.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import ssl
 from collections import Counter
+from time import monotonic
 from typing import Any
 
 from ..core import Builder, Data, Event, Filter, StreamEnd, register
 from ..core.pipeline import Pipeline
 from ..core.script import service
 from ..core.subpipes import _One
-from ..net.certs import CertStore
+from ..net.certs import CertStore, peer_cert_info
 from ..net.loop import running_loop
 from ..net.tls import client_context, server_context
 
@@ -51,7 +53,7 @@ class TlsInfo:
     protocol chosen, or None), ``server_name`` (the SNI the client sent, or None), ``peer_cert``
     (the peer's certificate in DER, or None), ``resumed``."""
 
-    __slots__ = ("alpn", "cipher", "peer_cert", "resumed", "server_name", "version")
+    __slots__ = ("_facts", "alpn", "cipher", "peer_cert", "resumed", "server_name", "version")
 
     def __init__(self, obj: ssl.SSLObject, server_name: str | None) -> None:
         self.version = obj.version()
@@ -61,6 +63,18 @@ class TlsInfo:
         self.server_name = server_name
         self.peer_cert = obj.getpeercert(binary_form=True)
         self.resumed = obj.session_reused
+        self._facts: dict[str, Any] | None = None
+
+    @property
+    def peer(self) -> dict[str, Any] | None:
+        """The peer certificate's facts (``subject``, ``sans``, ``issuer``, ``serial``,
+        ``fingerprint_sha256``, ``escaped_pem`` for an ``X-Client-Cert`` field, ...), read on
+        first use; None without a certificate. Verified when the handshake asked for it."""
+        if self.peer_cert is None:
+            return None
+        if self._facts is None:
+            self._facts = peer_cert_info(self.peer_cert)
+        return self._facts
 
     def __repr__(self) -> str:
         return f"<TlsInfo {self.version} {self.cipher} alpn={self.alpn} sni={self.server_name}>"
@@ -68,9 +82,12 @@ class TlsInfo:
 
 class _TlsCfg(_One):
     __slots__ = (
+        "built",
         "context",
         "handshake_timeout",
         "interval",
+        "pin",
+        "rotation",
         "server",
         "server_name",
         "settings",
@@ -94,6 +111,9 @@ class _TlsCfg(_One):
         self.server_name = server_name
         self.what = what
         self.store: CertStore | None = None
+        self.pin: str | None = None  # connect_tls: the server certificate's SHA-256, hex
+        self.rotation = 0.0  # accept_tls: seconds between new session-ticket keys
+        self.built = 0.0
         self.settings: dict[str, Any] = {}
         self.interval = 0.0
         self.timer: Any = None
@@ -102,8 +122,7 @@ class _TlsCfg(_One):
         """Reload ``store``'s files every ``interval`` seconds while the program serves."""
         self.store, self.settings, self.interval = store, settings, interval
         STORES.append(store)
-        if interval > 0:
-            service(self)
+        service(self)  # stopped (and its store forgotten) when a reload replaces the program
 
     def start(self) -> None:
         if self.timer is None and self.interval > 0:
@@ -120,7 +139,12 @@ class _TlsCfg(_One):
         self.timer = None
         assert self.store is not None
         changed = self.store.check()
-        if changed:
+        now = monotonic()
+        rotate = self.rotation > 0 and now - self.built >= self.rotation
+        if changed or rotate:
+            # a new context: new certificates, and new session-ticket keys (tickets made with the
+            # old ones no longer resume: those clients make a full handshake once)
+            self.built = now
             try:
                 self.context = server_context(self.store, **self.settings)
             except (ValueError, ssl.SSLError) as exc:
@@ -128,8 +152,9 @@ class _TlsCfg(_One):
                     "%s: the new certificates do not make a TLS context (%s); keeping the old", self.what, exc
                 )
             else:
-                names = ", ".join(n for p in changed for n in p.names)
-                log.info("%s: certificates reloaded (%s); new handshakes use them", self.what, names)
+                if changed:
+                    names = ", ".join(n for p in changed for n in p.names)
+                    log.info("%s: certificates reloaded (%s); new handshakes use them", self.what, names)
         self.timer = running_loop().call_later(self.interval, self._check)
 
 
@@ -380,6 +405,15 @@ class ConnectTLS(_Tls):
                 self.early.append(b"")  # the end, after the handshake and what came before
 
     def _on_ready(self, info: TlsInfo) -> None:
+        pin = self.cfg.pin
+        if pin is not None:
+            got = hashlib.sha256(info.peer_cert or b"").hexdigest()
+            if got != pin:
+                HANDSHAKE_FAILURES["pin mismatch"] += 1
+                log.warning("%r: %s: the server's certificate is %s, not the pinned %s",
+                            self.pipeline.context, self.cfg.what, got, pin)  # fmt: skip
+                self._fail(TLS_ERROR)
+                return
         self.pipeline.context.vars.upstream_tls = info
         early, self.early = self.early, []
         for d in early:
@@ -440,6 +474,7 @@ def accept_tls(
     verify_client: str = "none",
     handshake_timeout: float = 10.0,
     reload_interval: float = 5.0,
+    ticket_rotation: float = 12 * 3600.0,
 ) -> Builder:
     """Terminate TLS: the stream is decrypted into a sub-pipeline (``.to(layout)``).
 
@@ -452,7 +487,8 @@ def accept_tls(
     ``ctx.tls`` (:class:`TlsInfo`). Certificates are checked at load (a key that does not match,
     an expired certificate, a missing file: an error naming the file) and their files every
     ``reload_interval`` seconds: changed files that load cleanly serve new handshakes, open
-    connections keep theirs (0: no reload).
+    connections keep theirs (0: no reload). Session tickets (resumption) are made with keys
+    that change every ``ticket_rotation`` seconds (checked with the files).
     """
     what = "accept_tls()"
     given = ([certificate] if certificate is not None else []) + list(certificates or [])
@@ -469,6 +505,8 @@ def accept_tls(
         "what": what,
     }
     cfg = _TlsCfg(server_context(store, **settings), True, _timeout(handshake_timeout, what), None, what)
+    cfg.rotation = _timeout(ticket_rotation, what)
+    cfg.built = monotonic()
     cfg.watch(store, settings, _timeout(reload_interval, what))
     return self.add("accept_tls", AcceptTLS, cfg, 1)
 
@@ -483,13 +521,15 @@ def connect_tls(
     alpn: list[str] | None = None,
     min_version: str = "TLSv1.2",
     ciphers: str | None = None,
+    pin: str | None = None,
     handshake_timeout: float = 10.0,
 ) -> Builder:
     """Originate TLS: the stream is encrypted into a sub-pipeline (``.to(layout)``, typically
     ``connect``). ``server_name``: the SNI sent and the name the server's certificate must
     carry; ``ca``: a PEM bundle to verify it with (the system's by default); ``verify=False``
     turns verification off (a warning is logged); ``certificate``: a client certificate, as for
-    ``accept_tls``. The session's facts are in ``ctx.vars.upstream_tls``."""
+    ``accept_tls``; ``pin``: the SHA-256 of the server certificate (hex, colons allowed), which
+    must match as well. The session's facts are in ``ctx.vars.upstream_tls``."""
     what = "connect_tls()"
     pair = _pair(certificate, what) if certificate is not None else None
     if verify and server_name is None:
@@ -498,7 +538,30 @@ def connect_tls(
         ca=ca, verify=verify, certificate=pair, alpn=alpn, min_version=min_version, ciphers=ciphers, what=what
     )
     cfg = _TlsCfg(context, False, _timeout(handshake_timeout, what), server_name, what)
+    if pin is not None:
+        digest = pin.lower().removeprefix("sha256:").replace(":", "")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError(f"{what}: pin {pin!r} is not a SHA-256 in hex")
+        cfg.pin = digest
     return self.add("connect_tls", ConnectTLS, cfg, 1)
+
+
+def certificates() -> list[dict[str, Any]]:
+    """The certificates the ``accept_tls`` steps serve now: ``names``, ``subject``,
+    ``not_after`` (a UTC datetime), ``days_left``, ``fingerprint_sha256`` and ``source`` (the
+    files), for expiry checks and metrics."""
+    return [
+        {
+            "names": list(p.names),
+            "subject": p.subject,
+            "not_after": p.not_after,
+            "days_left": p.days_left(),
+            "fingerprint_sha256": p.fingerprint_sha256,
+            "source": p.source,
+        }
+        for store in STORES
+        for p in store.pairs
+    ]
 
 
 register(accept_tls=accept_tls, connect_tls=connect_tls)

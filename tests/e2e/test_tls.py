@@ -6,6 +6,7 @@ for a.test, *.b.test and a default, a client certificate), never committed.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import ssl
@@ -217,11 +218,11 @@ def test_mutual_tls(pipework, tmp_path: Path, pki) -> None:
         pki,
         f", client_ca={pki.ca!r}, verify_client='required'",
         inner="p.demux_http().to(lambda p: p.replace_message(lambda msg, ctx: pw.Response("
-        "f'client cert {len(ctx.tls.peer_cert)} bytes\\n')))",
+        "f'client {ctx.tls.peer[\"subject\"]} {len(ctx.tls.peer_cert)} bytes\\n')))",
     )
     base = ("--cacert", pki.ca, "--resolve", f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/")
     good = curl("--cert", pki.client[0], "--key", pki.client[1], *base)
-    assert good.stdout.startswith("client cert "), good.stderr
+    assert good.stdout.startswith("client CN=client "), good.stdout + good.stderr
     assert good.stdout.endswith(" bytes\n")
     none = curl(*base)
     assert none.returncode != 0
@@ -424,3 +425,38 @@ def test_https_upstream_with_x_forwarded_proto(pipework, tmp_path: Path, pki) ->
     finally:
         backend.kill()
         backend.wait()
+
+
+def test_connect_tls_pins_the_certificate(pipework, tmp_path: Path, pki, s_server: int) -> None:
+    der = ssl.PEM_cert_to_DER_cert(Path(pki.a_test[0]).read_text())
+    right = hashlib.sha256(der).hexdigest()
+    for pin, works in ((right, True), ("00" * 32, False)):
+        port = free_port()
+        p = run_script(
+            pipework,
+            tmp_path / f"pin{works}.py",
+            "import pipework as pw\n"
+            f"tls = dict(ca={pki.ca!r}, pin={pin!r})\n"
+            f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.connect_tls('a.test', **tls)\n"
+            f"    .to(lambda p: p.connect('127.0.0.1:{s_server}'))))\n",
+        )
+        r = curl(f"http://127.0.0.1:{port}/")
+        if works:
+            assert "s_server" in r.stdout, r.stderr
+        else:
+            assert r.stdout == ""
+            p.wait_log("the server's certificate is [0-9a-f]{64}, not the pinned 0{64}")
+
+
+def test_certificates_and_their_expiry_for_scripts(pipework, tmp_path: Path, pki) -> None:
+    port = serve_tls(
+        pipework,
+        tmp_path,
+        pki,
+        inner="p.demux_http().to(lambda p: p.replace_message(lambda msg: pw.Response("
+        "'\\n'.join(f'{c[\"names\"][0]} {c[\"days_left\"]:.0f}' for c in pw.tls_certificates()))))",
+    )
+    r = curl("--cacert", pki.ca, "--resolve", f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/")
+    lines = sorted(r.stdout.split("\n"))
+    assert [ln.split()[0] for ln in lines] == ["*.b.test", "a.test", "default.test"], r.stdout + r.stderr
+    assert all(29 <= int(ln.split()[1]) <= 30 for ln in lines)  # issued for 30 days
