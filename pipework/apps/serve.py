@@ -18,9 +18,15 @@ def declare(
     max_file: int = 4 * 1024 * 1024,
     revalidate: float = 1.0,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    tls: tuple[str, str, str | None] | None = None,
 ) -> None:
-    """Declare the listener; call while a program is being loaded."""
+    """Declare the listener (HTTPS with ``tls``, a certificate and key, and their passphrase);
+    call while a program is being loaded."""
     site = pw.pipeline(
         lambda p: p.serve_files(root, cache_size=cache_size, max_file=max_file, revalidate=revalidate)
     )
-    pw.listen(listen, pw.pipeline(lambda p: p.demux_http(site)), idle_timeout=idle_timeout)
+    if tls is None:
+        pw.listen(listen, pw.pipeline(lambda p: p.demux_http(site)), idle_timeout=idle_timeout)
+    else:
+        https = pw.pipeline(lambda p: p.accept_tls(tls, alpn=["http/1.1"]).to(lambda p: p.demux_http(site)))
+        pw.listen(listen, https, idle_timeout=idle_timeout)

@@ -200,6 +200,18 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest wait for the next bytes of a response (default 60)",
     )
+    _tls_options(rp)
+    rp.add_argument(
+        "--hsts",
+        type=_seconds,
+        metavar="SECONDS",
+        help="with --tls-cert: add Strict-Transport-Security: max-age=SECONDS to every response",
+    )
+    rp.add_argument(
+        "--redirect-http",
+        metavar="HOST:PORT",
+        help="with --tls-cert: also listen here for plain HTTP and redirect it to https (301)",
+    )
     _idle_timeout(rp)
     _common(rp)
 
@@ -211,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
         "ETag/304, Range and gzip/brotli.",
     )
     serve.add_argument("root", metavar="DIR", help="the directory to serve")
+    _tls_options(serve)
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--port", type=int, metavar="N", help="port on all IPv4 addresses (default 8080)")
     where.add_argument("--listen", metavar="HOST:PORT", help="address to accept on, e.g. 127.0.0.1:8080")
@@ -240,6 +253,23 @@ def parser() -> argparse.ArgumentParser:
 
     _common(cert_cli.add_parser(sub), serving=False)
     return ap
+
+
+def _tls_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain (and --tls-key)"
+    )
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument(
+        "--tls-key-passphrase", metavar="TEXT", help="the passphrase of an encrypted --tls-key"
+    )
+
+
+def _tls_pair(args: argparse.Namespace) -> tuple[str, str, str | None] | None:
+    """The --tls-* options as accept_tls's certificate; ValueError (reported as a load error)."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    return (args.tls_cert, args.tls_key, args.tls_key_passphrase) if args.tls_cert else None
 
 
 def _idle_timeout(p: argparse.ArgumentParser) -> None:
@@ -383,6 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 hash_key=args.hash_key,
                 health_path=args.health_path,
                 health_interval=args.health_interval,
+                tls=_tls_pair(args),
+                hsts=args.hsts,
+                redirect_http=args.redirect_http,
                 connect_timeout=args.connect_timeout,
                 read_timeout=args.read_timeout,
                 idle_timeout=args.idle_timeout,
@@ -403,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_file=args.max_file << 10,
                 revalidate=args.revalidate,
                 idle_timeout=args.idle_timeout,
+                tls=_tls_pair(args),
             ),
         )
     return 2

@@ -223,10 +223,15 @@ class _Tls(Filter):
             if error is not None:
                 self.ended = True
             return
-        if error is not None or not self.ready:
+        if not self.ready:  # gone before the handshake ended: nothing was said, end both ways
             self.ended = True
             self._cancel_timer()
             self._end_plain(error or "ConnectionReset")
+            self._end_cipher(error)
+            return
+        if error is not None:
+            self.ended = True
+            self._end_plain(error)
             return
         self.incoming.write_eof()  # a read then ends the stream (a missing close_notify is common)
         self._pump()

@@ -460,3 +460,29 @@ def test_certificates_and_their_expiry_for_scripts(pipework, tmp_path: Path, pki
     lines = sorted(r.stdout.split("\n"))
     assert [ln.split()[0] for ln in lines] == ["*.b.test", "a.test", "default.test"], r.stdout + r.stderr
     assert all(29 <= int(ln.split()[1]) <= 30 for ln in lines)  # issued for 30 days
+
+
+def test_serve_and_reverse_proxy_commands_over_https(pipework, tmp_path: Path, pki, backends) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("hello over tls\n")
+    port = free_port()
+    pipework("serve", str(www), "--listen", f"127.0.0.1:{port}", "--tls-cert", pki.a_test[0],
+             "--tls-key", pki.a_test[1]).wait_listening("127.0.0.1", port)  # fmt: skip
+    r = curl("--cacert", pki.ca, "--resolve", f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/")
+    assert r.stdout == "hello over tls\n", r.stderr
+
+    (b,) = backends(1)
+    port, plain = free_port(), free_port()
+    p = pipework("reverse-proxy", "--listen", f"127.0.0.1:{port}", "--to", b.address,
+                 "--tls-cert", pki.a_test[0], "--tls-key", pki.a_test[1], "--hsts", "31536000",
+                 "--redirect-http", f"127.0.0.1:{plain}")  # fmt: skip
+    p.wait_listening("127.0.0.1", port)
+    r = curl(
+        "-i", "--cacert", pki.ca, "--resolve", f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/_echo"
+    )
+    assert "strict-transport-security: max-age=31536000" in r.stdout.lower(), r.stdout + r.stderr
+    assert "x-forwarded-proto: https" in r.stdout.lower()
+    r = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", f"Host: a.test:{plain}",
+             f"http://127.0.0.1:{plain}/x?y=1")  # fmt: skip
+    assert r.stdout == f"301 https://a.test:{port}/x?y=1"
