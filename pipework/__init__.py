@@ -36,6 +36,7 @@ from .filters.access_log import status_counts as http_status_counts
 from .filters.health_check import HealthCheck
 from .filters.route import fallback, redirect, split, to
 from .filters.tls import certificates as tls_certificates
+from .filters.tls import handshake_failures as tls_handshake_failures
 from .filters.upstream import Upstream
 from .lb import RoundRobin
 from .lb.health import OutlierDetection
@@ -88,5 +89,6 @@ __all__ = [
     "split",
     "task",
     "tls_certificates",
+    "tls_handshake_failures",
     "to",
 ]

@@ -551,6 +551,11 @@ def connect_tls(
     return self.add("connect_tls", ConnectTLS, cfg, 1)
 
 
+def handshake_failures() -> dict[str, int]:
+    """Failed TLS handshakes since the start, by reason (OpenSSL's, or "timeout")."""
+    return dict(HANDSHAKE_FAILURES)
+
+
 def certificates() -> list[dict[str, Any]]:
     """The certificates the ``accept_tls`` steps serve now: ``names``, ``subject``,
     ``not_after`` (a UTC datetime), ``days_left``, ``fingerprint_sha256`` and ``source`` (the

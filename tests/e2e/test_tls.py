@@ -105,13 +105,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     return SimpleNamespace(dir=d, ca=str(d / "ca.pem"), **pairs)
 
 
-def serve_tls(pipework, tmp_path: Path, pki: SimpleNamespace, options: str = "", inner: str = "") -> int:  # type: ignore[no-untyped-def]
+def serve_tls(pipework, tmp_path: Path, pki: SimpleNamespace, options: str = "", inner: str = ""):  # type: ignore[no-untyped-def]
     port = free_port()
     inner = inner or (
         "p.demux_http().to(lambda p: p.replace_message(lambda msg, ctx: pw.Response("
         "f'sni={ctx.tls.server_name} alpn={ctx.tls.alpn} {ctx.tls.version}\\n')))"
     )
-    run_script(
+    p = run_script(
         pipework,
         tmp_path / "tls.py",
         textwrap.dedent(f"""\
@@ -121,7 +121,7 @@ def serve_tls(pipework, tmp_path: Path, pki: SimpleNamespace, options: str = "",
             .to(lambda p: {inner})))
         """),
     )
-    return port
+    return p, port
 
 
 def s_client(port: int, *args: str, stdin: str = "", cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -136,7 +136,7 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sni_picks_the_certificate(pipework, tmp_path: Path, pki) -> None:
-    port = serve_tls(pipework, tmp_path, pki)
+    _, port = serve_tls(pipework, tmp_path, pki)
     for name, served in (("a.test", "a.test"), ("x.b.test", "wild.b.test"), ("other.test", "default.test")):
         r = openssl(
             "s_client",
@@ -155,7 +155,7 @@ def test_sni_picks_the_certificate(pipework, tmp_path: Path, pki) -> None:
 
 
 def test_alpn_and_versions(pipework, tmp_path: Path, pki) -> None:
-    port = serve_tls(pipework, tmp_path, pki, ", alpn=['h2', 'http/1.1']")
+    _, port = serve_tls(pipework, tmp_path, pki, ", alpn=['h2', 'http/1.1']")
     r = openssl(
         "s_client",
         "-connect",
@@ -182,7 +182,7 @@ def test_alpn_and_versions(pipework, tmp_path: Path, pki) -> None:
 
 
 def test_session_resumption(pipework, tmp_path: Path, pki) -> None:
-    port = serve_tls(pipework, tmp_path, pki)
+    _, port = serve_tls(pipework, tmp_path, pki)
     sess = tmp_path / "sess.pem"
     first = openssl(
         "s_client",
@@ -212,7 +212,7 @@ def test_session_resumption(pipework, tmp_path: Path, pki) -> None:
 
 
 def test_mutual_tls(pipework, tmp_path: Path, pki) -> None:
-    port = serve_tls(
+    _, port = serve_tls(
         pipework,
         tmp_path,
         pki,
@@ -367,7 +367,7 @@ def test_a_bad_certificate_fails_at_load_with_the_file(tmp_path: Path, pki) -> N
 def test_handshake_timeout_and_a_garbage_client_cost_only_their_connection(
     pipework, tmp_path: Path, pki
 ) -> None:
-    port = serve_tls(pipework, tmp_path, pki, ", handshake_timeout=0.3")
+    p, port = serve_tls(pipework, tmp_path, pki, ", handshake_timeout=0.3")
     idle = socket.create_connection(("127.0.0.1", port), timeout=5)
     garbage = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
@@ -380,6 +380,8 @@ def test_handshake_timeout_and_a_garbage_client_cost_only_their_connection(
         assert time.monotonic() - t0 < 2
         r = curl("--cacert", pki.ca, "--resolve", f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/")
         assert r.stdout.startswith("sni=a.test"), r.stderr
+        p.wait_log(r"no TLS handshake within 0\.3s")
+        p.wait_log(r"TLS handshake failed: (HTTP_REQUEST|WRONG_VERSION_NUMBER|UNSUPPORTED_PROTOCOL)")
     finally:
         idle.close()
         garbage.close()
@@ -449,7 +451,7 @@ def test_connect_tls_pins_the_certificate(pipework, tmp_path: Path, pki, s_serve
 
 
 def test_certificates_and_their_expiry_for_scripts(pipework, tmp_path: Path, pki) -> None:
-    port = serve_tls(
+    _, port = serve_tls(
         pipework,
         tmp_path,
         pki,
