@@ -74,9 +74,9 @@ def rounds(opts: Options, test: str, measure: Callable[[str], Sample]) -> dict[s
     return out
 
 
-def result_table(samples: dict[str, Sample | str]) -> Table:
-    """One row per server: rate, latency, CPU per request and CPU load."""
-    head = ["server", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU %", "errors"]
+def result_table(samples: dict[str, Sample | str], unit: str = "req") -> Table:
+    """One row per server: rate, latency, CPU per unit of work (a request unless told) and CPU load."""
+    head = ["server", f"{unit}/s", "p50 ms", "p99 ms", f"CPU µs/{unit}", "CPU %", "errors"]
     rows = []
     for server, s in samples.items():
         if isinstance(s, str):
@@ -103,9 +103,12 @@ def ratio_table(results: Results, peers: Sequence[str]) -> Table:
     return head, rows
 
 
-def sections(results: Results, titles: dict[str, str], peers: Sequence[str]) -> Sections:
-    """The titled tables of a run: one per test, then the ratios."""
-    out = [(titles[name], result_table(samples)) for name, samples in results.items()]
+def sections(results: Results, titles: dict[str, str], peers: Sequence[str],
+             units: dict[str, str] | None = None) -> Sections:
+    """The titled tables of a run: one per test (its rate and CPU per ``units[test]``, "req" if
+    not given), then the ratios."""
+    units = units or {}
+    out = [(titles[name], result_table(samples, units.get(name, "req"))) for name, samples in results.items()]
     ratios = ratio_table(results, peers)
     if ratios[1]:
         out.append(("pipework / peer (rate: >1 is faster; CPU/req and p99: <1 is better)", ratios))
@@ -115,8 +118,9 @@ def sections(results: Results, titles: dict[str, str], peers: Sequence[str]) -> 
 @dataclass(frozen=True)
 class Report:
     """How a runner reports: its markdown section's heading and first paragraph, the title of
-    each test, the peers in the ratio table, its targets (title, and a line per test) and
-    ``extra()``, titled tables measured apart from the load runs (shown after the ratios)."""
+    each test, the peers in the ratio table, its targets (title, and a line per test),
+    ``extra()``, titled tables measured apart from the load runs (shown after the ratios), and
+    ``units``, what a test's rate and CPU are counted in when it is not requests ("handshake")."""
 
     heading: str
     intro: str
@@ -125,10 +129,11 @@ class Report:
     targets_title: str
     targets: Callable[[Results], list[str]]
     extra: Callable[[], Sections] = field(default=lambda: [])
+    units: dict[str, str] = field(default_factory=dict)
 
     def text(self, env: list[str], results: Results) -> str:
         parts = ["\n".join(env)]
-        tables = sections(results, self.titles, self.peers) + self.extra()
+        tables = sections(results, self.titles, self.peers, self.units) + self.extra()
         parts += [f"{title}\n{text_table(table)}" for title, table in tables]
         if targets := self.targets(results):
             parts.append(f"{self.targets_title}\n" + "\n".join(targets))
@@ -141,7 +146,7 @@ class Report:
         parts = [self.heading, self.intro, "\n".join(f"- {line}" for line in env)]
         if note:
             parts.append(f"> {note}")
-        tables = sections(results, self.titles, self.peers) + self.extra()
+        tables = sections(results, self.titles, self.peers, self.units) + self.extra()
         parts += [f"### {title}\n\n{markdown_table(table)}" for title, table in tables]
         if targets := self.targets(results):
             parts.append(f"### {self.targets_title}\n\n" + "\n".join(f"- {line}" for line in targets))
