@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) bench/http_static.py $(BENCH_ARGS)
 	$(PY) bench/http_proxy.py $(BENCH_ARGS)
 	$(PY) bench/http_lb.py $(BENCH_ARGS)
+	$(PY) bench/http_tls.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipework tests bench examples
