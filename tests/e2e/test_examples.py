@@ -9,12 +9,15 @@ import ssl
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from dns_server import DnsServer
 from helpers import ROOT, free_port
-from http_peers import blast, fetch
+from http_peers import blast, fetch, read_response
 from peers import TcpServer, UdpEcho, echo, greeter, roundtrip
+
+from pipework.net.certs import issue, make_ca, save
 
 EXAMPLES = Path(ROOT) / "examples"
 
@@ -44,6 +47,7 @@ def test_every_example_is_covered() -> None:
         "header_routing.py",
         "dns_upstream.py",
         "sni_router.py",
+        "https_offload.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -315,3 +319,65 @@ def test_sni_router(pipework, tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def fetch_tls(
+    port: int, path: str, ca: Path, cert: Path | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One GET over HTTPS to localhost, verified against ``ca``, with a client certificate (and its key
+    beside it, ``NAME-key.pem``) if given."""
+    tls = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        tls.load_cert_chain(cert, cert.with_name(cert.name.replace(".pem", "-key.pem")))
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        tls.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\n{extra}\r\n".encode())
+        return read_response(s.makefile("rb"))
+
+
+def test_https_offload(pipework, tmp_path: Path, backends) -> None:
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    ca = make_ca()
+    save(ca, pki / "ca.pem", pki / "ca-key.pem")
+    save(issue(ca, ["localhost", "127.0.0.1"]), pki / "localhost.pem", pki / "localhost-key.pem")
+    save(issue(ca, ["admin"], client=True), pki / "admin-client.pem", pki / "admin-client-key.pem")
+    stranger = make_ca()  # a client certificate from a CA the proxy does not trust
+    save(issue(stranger, ["mallory"], client=True), pki / "mallory.pem", pki / "mallory-key.pem")
+    web1, web2, admin = backends(3)
+    port, plain = free_port(), free_port()
+    ports = {8443: port, 8080: plain, 9001: web1.port, 9002: web2.port, 9003: admin.port}
+    pipework("run", str(localise("https_offload.py", tmp_path, ports))).wait_log("listening on tcp")
+    ca_file, client = pki / "ca.pem", pki / "admin-client.pem"
+
+    hsts = "max-age=31536000"
+    seen = set()
+    for _ in range(4):
+        status, fields, _ = fetch_tls(port, "/", ca_file)
+        assert (status, fields["strict-transport-security"]) == (200, hsts)
+        seen.add(fields["x-backend"])
+    assert seen == {web1.name, web2.name}
+    _, _, body = fetch_tls(port, "/_echo", ca_file)
+    assert "x-forwarded-proto: https" in body.decode().lower().split("\r\n")
+
+    forged = {"X-Client-Cert": "forged", "X-Client-DN": "CN=root"}
+    status, fields, body = fetch_tls(port, "/admin/_echo", ca_file, headers=forged)
+    assert (status, fields["strict-transport-security"]) == (403, hsts), body
+    status, fields, body = fetch_tls(port, "/admin/_echo?x=1", ca_file, client, headers=forged)
+    assert (status, fields["x-backend"], fields["strict-transport-security"]) == (200, admin.name, hsts)
+    lines = body.decode().split("\r\n")
+    assert lines[0] == "GET /_echo?x=1 HTTP/1.1"
+    got = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert got["x-client-dn"] == "CN=admin,O=pipework development certificate"
+    assert unquote(got["x-client-cert"]) == client.read_text().split("-----END CERTIFICATE-----")[0] + (
+        "-----END CERTIFICATE-----\n"
+    )
+    assert "forged" not in body.decode()
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        fetch_tls(port, "/admin/_echo", ca_file, pki / "mallory.pem")
+
+    status, fields, _ = fetch(plain, "/admin/x?y=1", {"Host": "localhost:8080"})
+    assert (status, fields["location"]) == (301, f"https://localhost:{port}/admin/x?y=1")
