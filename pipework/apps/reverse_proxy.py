@@ -58,15 +58,9 @@ def declare(
     )
     if redirect_http:
         port = pw.parse_address(listen)[1]
-        suffix = "" if port == 443 else f":{port}"
-
-        def https_url(head: pw.RequestHead, params: dict[str, str]) -> str:
-            host = (head.header(b"host") or b"").decode("latin-1")
-            name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
-            return f"https://{name}{suffix}{head.target}"
-
+        location = "https://{hostname}" + ("" if port == 443 else f":{port}") + "{uri}"
         to_https = pw.Router()
-        moved = pw.redirect(https_url, 301)
+        moved = pw.redirect(location, 301)
         pw.listen(
             redirect_http,
             pw.pipeline(lambda p: p.demux_http().to(lambda p: p.route(to_https, default=moved))),

@@ -261,7 +261,9 @@ def _tls_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument(
-        "--tls-key-passphrase", metavar="TEXT", help="the passphrase of an encrypted --tls-key"
+        "--tls-key-passphrase-file",
+        metavar="FILE",
+        help="a file holding the passphrase of an encrypted --tls-key (kept off the command line)",
     )
 
 
@@ -269,7 +271,16 @@ def _tls_pair(args: argparse.Namespace) -> tuple[str, str, str | None] | None:
     """The --tls-* options as accept_tls's certificate; ValueError (reported as a load error)."""
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
-    return (args.tls_cert, args.tls_key, args.tls_key_passphrase) if args.tls_cert else None
+    passphrase = None
+    if args.tls_key_passphrase_file:
+        try:
+            with open(args.tls_key_passphrase_file, encoding="utf-8") as f:
+                passphrase = f.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(
+                f"--tls-key-passphrase-file {args.tls_key_passphrase_file}: {exc.strerror}"
+            ) from None
+    return (args.tls_cert, args.tls_key, passphrase) if args.tls_cert else None
 
 
 def _idle_timeout(p: argparse.ArgumentParser) -> None:

@@ -156,7 +156,7 @@ class Forward:
 
 def _fill(template: str, params: dict[str, str], head: RequestHead) -> str:
     """``{name}`` filled from the route's params, ``{path}``, ``{query}``, ``{uri}`` (the path and
-    the query as received), ``{host}``."""
+    the query as received), ``{host}`` (the Host field) and ``{hostname}`` (without its port)."""
 
     def one(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -168,9 +168,11 @@ def _fill(template: str, params: dict[str, str], head: RequestHead) -> str:
             return head.query
         if name == "uri":
             return head.target
-        if name == "host":
-            h = head.header(b"host")
-            return h.decode("latin-1") if h else ""
+        if name == "host" or name == "hostname":
+            h = (head.header(b"host") or b"").decode("latin-1")
+            if name == "hostname" and h.rpartition(":")[2].isdigit():
+                h = h.rpartition(":")[0]  # the port off, for a redirect to another one
+            return h
         return m.group(0)
 
     return _PLACEHOLDER.sub(one, template)
@@ -301,7 +303,6 @@ class _RouteCfg:
             raise TypeError(f"route(): cannot route to {value!r}")
         self.actions[id(value)] = (value, action)
         return action
-
 
     def resolve(self, value: Any, head: RequestHead, ctx: Any) -> Any:
         """The action ``value`` comes to for this request, splits and fallbacks chosen; None
@@ -443,10 +444,11 @@ def route(
 def to(target: Any, **options: Any) -> Forward:
     """An action for a route: ``target`` (a layout, an :class:`~pipework.Upstream`, an address
     or a list of them), after these changes: ``rewrite`` (a new path: a template filled with the
-    route's ``{params}``, ``{path}``, ``{query}``, ``{uri}``, ``{host}``, or a function of the
-    head and the params; the query is kept), ``rewrite_prefix`` (replaces the route's matched prefix),
-    ``host`` (the Host field), ``request_headers`` and ``response_headers`` (``{"set": {...},
-    "add": {...}, "remove": [...]}``). Other options go to ``proxy()`` (timeouts, retry)."""
+    route's ``{params}``, ``{path}``, ``{query}``, ``{uri}``, ``{host}``, ``{hostname}`` (the host
+    without its port), or a function of the head and the params; the query is kept),
+    ``rewrite_prefix`` (replaces the route's matched prefix), ``host`` (the Host field),
+    ``request_headers`` and ``response_headers`` (``{"set": {...}, "add": {...},
+    "remove": [...]}``). Other options go to ``proxy()`` (timeouts, retry)."""
     return Forward(target, **options)
 
 

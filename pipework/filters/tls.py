@@ -286,6 +286,11 @@ class _Tls(Filter):
                 break
             except ssl.SSLZeroReturnError:
                 chunk = b""
+            except ssl.SSLEOFError:
+                # the connection closed without close_notify: most HTTP clients do that, and
+                # HTTP frames its own messages (RFC 9112 9.8), so it is an ordinary end
+                log.debug("%r: %s: closed without close_notify", self.pipeline.context, self.cfg.what)
+                chunk = b""
             except ssl.SSLError as exc:
                 log.warning("%r: %s: %s", self.pipeline.context, self.cfg.what, exc.reason or exc)
                 self._fail(TLS_ERROR)
@@ -479,6 +484,7 @@ def accept_tls(
     verify_client: str = "none",
     handshake_timeout: float = 10.0,
     reload_interval: float = 5.0,
+    session_tickets: bool = True,
     ticket_rotation: float = 12 * 3600.0,
 ) -> Builder:
     """Terminate TLS: the stream is decrypted into a sub-pipeline (``.to(layout)``).
@@ -492,8 +498,9 @@ def accept_tls(
     ``ctx.tls`` (:class:`TlsInfo`). Certificates are checked at load (a key that does not match,
     an expired certificate, a missing file: an error naming the file) and their files every
     ``reload_interval`` seconds: changed files that load cleanly serve new handshakes, open
-    connections keep theirs (0: no reload). Session tickets (resumption) are made with keys
-    that change every ``ticket_rotation`` seconds (checked with the files).
+    connections keep theirs (0: no reload). Session tickets (resumption; ``session_tickets=False``
+    turns them off) are made with keys that change every ``ticket_rotation`` seconds (checked
+    with the files).
     """
     what = "accept_tls()"
     given = ([certificate] if certificate is not None else []) + list(certificates or [])
@@ -507,6 +514,7 @@ def accept_tls(
         "group": group,
         "client_ca": client_ca,
         "verify_client": verify_client,
+        "tickets": bool(session_tickets),
         "what": what,
     }
     cfg = _TlsCfg(server_context(store, **settings), True, _timeout(handshake_timeout, what), None, what)

@@ -407,6 +407,7 @@ class Upstream:
         self._outlier_timer: Any = None
         self._by_id: dict[str, Endpoint] = {}
         self.discovery: DnsDiscovery | None = None
+        self.name = name or ""
         self.set_targets(targets)
         self.name = name or (
             ", ".join(self.endpoints) if len(self.endpoints) <= 3 else f"{len(self.endpoints)} targets"
@@ -451,7 +452,10 @@ class Upstream:
             if cert is not None and not isinstance(cert, tuple):
                 cert = (cert["cert"], cert["key"], cert.get("passphrase"))
             self._tls = client_context(
-                ca=o["ca"], verify=bool(o["verify"]), certificate=cert, what=f"upstream {self.name}"
+                ca=o["ca"],
+                verify=bool(o["verify"]),
+                certificate=cert,
+                what=f"Upstream({', '.join(self.endpoints)})",
             )
         return self._tls
 
@@ -481,6 +485,8 @@ class Upstream:
                 ep.check = None
         self.endpoints = new
         self._by_id = {ep.id: ep for ep in new.values()}
+        if any(ep.tls for ep in new.values()):
+            self.tls_context()  # a bad ca or certificate fails now, at load, not at the first request
         option = self._outlier_option
         if option is None:
             option = len(new) > 1

@@ -83,11 +83,14 @@ def server_context(
     group: str | None = None,
     client_ca: str | None = None,
     verify_client: str = "none",
+    tickets: bool = True,
     what: str = "accept_tls()",
 ) -> ssl.SSLContext:
     """The context terminating TLS with the certificates of ``store`` (chosen by SNI as
     :meth:`CertStore.select` says). ``verify_client``: "none", "optional" or "required" (with
-    ``client_ca``). Raises ValueError for a bad setting."""
+    ``client_ca``). ``tickets=False``: no session tickets (every handshake a full one). Raises
+    ValueError for a bad setting. ``ciphers`` apply to TLS 1.2; TLS 1.3's suites are
+    OpenSSL's."""
     if not store.pairs:
         raise ValueError(f"{what}: needs at least one certificate")
     if verify_client not in VERIFY:
@@ -104,6 +107,9 @@ def server_context(
             except (FileNotFoundError, ssl.SSLError) as exc:
                 raise ValueError(f"{what}: client_ca {client_ca}: {exc}") from None
         ctx.verify_mode = VERIFY[verify_client]
+        if not tickets:
+            ctx.options |= ssl.OP_NO_TICKET
+            ctx.num_tickets = 0
         contexts[id(pair)] = ctx
     front = contexts[id(store.select(None))]
 

@@ -488,3 +488,21 @@ def test_serve_and_reverse_proxy_commands_over_https(pipework, tmp_path: Path, p
     r = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H", f"Host: a.test:{plain}",
              f"http://127.0.0.1:{plain}/x?y=1")  # fmt: skip
     assert r.stdout == f"301 https://a.test:{port}/x?y=1"
+
+
+def test_tickets_off_and_a_client_closing_without_close_notify(pipework, tmp_path: Path, pki) -> None:
+    p, port = serve_tls(pipework, tmp_path, pki, ", session_tickets=False")
+    sess = tmp_path / "sess.pem"
+    stdin = "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+    first = openssl("s_client", "-connect", f"127.0.0.1:{port}", "-servername", "a.test",
+                    "-sess_out", str(sess), "-ign_eof", stdin=stdin, cwd=tmp_path)  # fmt: skip
+    assert "New, TLSv1.3" in first.stdout
+    assert "Post-Handshake New Session Ticket" not in first.stdout
+    # a client that closes its socket without close_notify, as most HTTP clients do
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with ctx.wrap_socket(raw, server_hostname="a.test") as s:  # Python's close sends no close_notify
+        s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    time.sleep(0.3)
+    assert "WARNING" not in p.output()
