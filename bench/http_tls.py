@@ -111,26 +111,12 @@ def pipework_server(port: int, test: Test, site: Site, work: Path) -> list[str]:
         raise BenchError(f"{exe} not found: install pipework into this Python (make)")
     cert, key = (str(p) for p in site.certs[test.key])
     script = work / f"tls-{port}.py"
-    script.write_text(f"""import ssl
+    script.write_text(f"""import pipework as pw
 
-import pipework as pw
-import pipework.filters.tls as tls
-
-# accept_tls has no switch for session tickets, and wrk resumes when it is given one: every
-# context accept_tls makes (reloads too) gets none, so that each connection is a full handshake.
-made = tls.server_context
-
-
-def without_tickets(*args, **kwargs):
-    ctx = made(*args, **kwargs)
-    ctx.num_tickets = 0  # TLS 1.3
-    ctx.options |= ssl.OP_NO_TICKET  # TLS 1.2
-    return ctx
-
-
-tls.server_context = without_tickets
+# no session tickets: wrk resumes when it is given one, and every connection must be a full
+# handshake, as nginx's are here
 pw.listen("127.0.0.1:{port}", pw.pipeline(
-    lambda p: p.accept_tls(({cert!r}, {key!r})).to(
+    lambda p: p.accept_tls(({cert!r}, {key!r}), session_tickets=False).to(
         lambda p: p.demux_http().to(lambda p: p.serve_files({str(site.www)!r})))))
 """)
     return [str(exe), "run", str(script), "--log-level", "warning"]
