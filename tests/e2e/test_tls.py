@@ -506,3 +506,36 @@ def test_tickets_off_and_a_client_closing_without_close_notify(pipework, tmp_pat
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
     time.sleep(0.3)
     assert "WARNING" not in p.output()
+
+
+def test_connect_tls_presents_a_client_certificate_and_verify_false_warns(
+    pipework, tmp_path: Path, pki
+) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", pki.a_test[0], "-key", pki.a_test[1],
+         "-Verify", "1", "-CAfile", pki.ca, "-verify_return_error", "-www"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_port("127.0.0.1", port)
+        results = {}
+        for name, options in (
+            ("with", f"verify=False, certificate={pki.client!r}"),
+            ("without", "verify=False"),
+        ):
+            lport = free_port()
+            p = run_script(
+                pipework,
+                tmp_path / f"{name}.py",
+                "import pipework as pw\n"
+                f"pw.listen('127.0.0.1:{lport}', pw.pipeline(lambda p: p.connect_tls({options})\n"
+                f"    .to(lambda p: p.connect('127.0.0.1:{port}'))))\n",
+            )
+            p.wait_log(r"the server's certificate will not be verified \(verify=False\)")
+            results[name] = curl(f"http://127.0.0.1:{lport}/").stdout
+        assert "s_server" in results["with"]
+        assert results["without"] == ""  # the server asked for a certificate and got none
+    finally:
+        server.kill()
+        server.wait()
