@@ -76,6 +76,12 @@ class Pipeline:
         #: feed one event into the pipeline
         self.input: Output = nxt
 
+    @property
+    def output(self) -> Output:
+        """Where this pipeline's output goes: a filter may send a last event there directly,
+        past the steps after it (which then see nothing)."""
+        return self.filters[-1]._out if self.filters else self.input
+
     def set_output(self, output: Output) -> None:
         """Send this pipeline's output somewhere else from now on."""
         if self.filters:

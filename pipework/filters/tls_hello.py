@@ -37,7 +37,7 @@ callback is not called.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from ..codec.tls import (
@@ -181,8 +181,7 @@ class HandleTLSClientHello(Filter):
     def _end_output(self, evt: Event) -> None:
         """Send ``evt`` to the pipeline's output, past the steps after this one, which have had
         no event yet and must not be made to route a stream that has nothing to route."""
-        out: Callable[[Event], None] = self.pipeline.filters[-1]._out
-        out(evt)
+        self.pipeline.output(evt)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
