@@ -1,12 +1,27 @@
 """Filter families. Importing this package registers every family's builder methods."""
 
-from . import connect, debug, handlers, http, proxy, route, static, throttle, tls, tls_hello, tunnel, wait
+from . import (
+    connect,
+    debug,
+    gate,
+    handlers,
+    http,
+    proxy,
+    route,
+    static,
+    throttle,
+    tls,
+    tls_hello,
+    tunnel,
+    wait,
+)
 from .throttle import ConcurrencyLimit
 
 __all__ = [
     "ConcurrencyLimit",
     "connect",
     "debug",
+    "gate",
     "handlers",
     "http",
     "proxy",
