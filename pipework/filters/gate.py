@@ -6,20 +6,26 @@ the request pass (its events then flow on untouched) or an answer — status, fi
 that the gate sends to the pipeline's output instead (the steps after it see nothing), dropping
 the rest of the request. Checks are pure functions of the
 head and the context (see :mod:`pipework.policy`); what a check learns (the user) goes on
-``ctx.vars``. ``basic_auth`` (RFC 7617, htpasswd files) and ``api_key`` are here; the other
-gateway policies add theirs the same way.
+``ctx.vars``. Here: ``basic_auth`` (RFC 7617, htpasswd files), ``api_key``, ``jwt_auth`` (RFC
+7519 bearer tokens), ``allow_ips`` (CIDR lists, behind trusted proxies) and ``rate_limit`` (429
+with RateLimit-* fields).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, register
+from ..policy.cidr import AccessList, IpSet, client_address
 from ..policy.htpasswd import Htpasswd, basic_credentials
+from ..policy.jwt import JwtError, JwtKey, JwtVerifier
+from ..policy.ratelimit import SlidingWindowLimiter, TokenBucketLimiter, rate_limit_headers
 from .keys import key_function
 
 log = logging.getLogger("pipework")
@@ -128,4 +134,128 @@ def api_key(
     return self.add("api_key", Gate, check)
 
 
-register(basic_auth=basic_auth, api_key=api_key)
+def _client(ctx: Any, head: RequestHead, trusted: IpSet | None) -> str:
+    """The client's address: the peer's, or behind ``trusted`` proxies the one they forwarded
+    (X-Forwarded-For walked from the right, as nginx's realip with real_ip_recursive)."""
+    peer = ctx.inbound.remote_address
+    if not trusted:
+        return str(peer)
+    xff = [v.decode("latin-1") for k, v in head.raw_headers if k.lower() == b"x-forwarded-for"]
+    return client_address(peer, xff, trusted)
+
+
+def _networks(value: Any) -> IpSet:
+    """Networks: an IpSet, a list, one network, or the path of a file of them (one a line,
+    ``#`` comments; errors name the file and line)."""
+    if isinstance(value, IpSet):
+        return value
+    if isinstance(value, str) and os.path.isfile(value):
+        return IpSet.from_file(value)
+    return IpSet([value] if isinstance(value, str) else value)
+
+
+def allow_ips(
+    self: Builder,
+    allow: Any = (),
+    *,
+    deny: Any = (),
+    default: str = "deny",
+    trusted_proxies: Any = (),
+) -> Builder:
+    """Let a request through by its client's address: ``allow`` and ``deny`` are networks
+    (``"10.0.0.0/8"``, ``"2001:db8::/32"``, addresses) or a file of them; the most specific
+    network holding the address decides, deny winning a tie, else ``default`` (see
+    :class:`~pipework.policy.cidr.AccessList`); others get 403. Behind ``trusted_proxies``, the
+    client is the address they put in X-Forwarded-For."""
+    rules = AccessList(_networks(allow), _networks(deny), default)  # type: ignore[arg-type]
+    trusted = _networks(trusted_proxies) if trusted_proxies else None
+
+    def check(head: RequestHead, ctx: Any) -> Answer | None:
+        client = _client(ctx, head, trusted)
+        if rules.allows(client):
+            return None
+        log.warning("%r: %s %s refused for %s by allow_ips", ctx, head.method, head.target, client)
+        return 403, [], "forbidden\n"
+
+    return self.add("allow_ips", Gate, check)
+
+
+def jwt_auth(
+    self: Builder,
+    keys: Any,
+    *,
+    algorithms: Collection[str] = ("RS256", "ES256", "EdDSA"),
+    audience: str | Collection[str] | None = None,
+    issuer: str | Collection[str] | None = None,
+    leeway: float = 60.0,
+    required: Collection[str] = ("exp",),
+) -> Builder:
+    """Let a request through only with a valid ``Authorization: Bearer`` JWT: signed by one of
+    ``keys`` (a PEM file path, a :class:`~pipework.policy.jwt.JwtKey`, a
+    :class:`~pipework.policy.jwt.Jwks` or a list of keys) with one of ``algorithms``, with
+    ``exp``/``nbf`` checked (``leeway`` seconds of skew), ``aud`` and ``iss`` when given. Others
+    get 401 with ``WWW-Authenticate: Bearer error="invalid_token"`` and the reason (RFC 6750).
+    The claims are in ``ctx.vars.claims``."""
+    if isinstance(keys, str):
+        keys = JwtKey.from_pem_file(keys)
+    verifier = JwtVerifier(
+        keys, algorithms, audience=audience, issuer=issuer, leeway=leeway, required=required
+    )
+
+    def check(head: RequestHead, ctx: Any) -> Answer | None:
+        value = (head.header(b"authorization") or b"").decode("latin-1")
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return 401, [(b"www-authenticate", b'Bearer realm="pipework"')], "a bearer token is required\n"
+        try:
+            ctx.vars.claims = verifier.verify(token.strip(), time.time())
+        except JwtError as exc:
+            log.warning("%r: jwt_auth: %s", ctx, exc)
+            field = f'Bearer error="invalid_token", error_description="{exc.reason}"'.encode()
+            return 401, [(b"www-authenticate", field)], f"invalid token: {exc.reason}\n"
+        return None
+
+    return self.add("jwt_auth", Gate, check)
+
+
+def rate_limit(
+    self: Builder,
+    limit: int,
+    window: float = 1.0,
+    *,
+    key: str | Callable[..., Any] = "ip",
+    algorithm: str = "token_bucket",
+    max_keys: int = 100_000,
+) -> Builder:
+    """At most ``limit`` requests per ``window`` seconds for each value of ``key`` (the client
+    address by default; any key expression such as ``"header:x-api-key"`` or a function);
+    past it, 429 with ``Retry-After`` and ``RateLimit-*`` fields. ``algorithm``:
+    ``"token_bucket"`` (bursts up to ``limit``, nginx's ``limit_req ... nodelay``) or
+    ``"sliding_window"``. One table per step, bounded to ``max_keys`` keys; within a process,
+    a step shared by routes shares its table."""
+    limiter: TokenBucketLimiter | SlidingWindowLimiter
+    if algorithm == "token_bucket":
+        limiter = TokenBucketLimiter(limit, window, max_keys=max_keys)
+    elif algorithm == "sliding_window":
+        limiter = SlidingWindowLimiter(limit, window, max_keys=max_keys)
+    else:
+        raise ValueError(f"rate_limit(): algorithm {algorithm!r} is not token_bucket or sliding_window")
+    get_key = key_function(key, "rate_limit(): key")
+
+    def check(head: RequestHead, ctx: Any) -> Answer | None:
+        k = get_key(head, ctx)
+        decision = limiter.hit(k if k is not None else b"", time.monotonic())
+        if decision.allowed:
+            return None
+        return 429, rate_limit_headers(decision), "too many requests\n"
+
+    return self.add("rate_limit", Gate, check)
+
+
+register(
+    basic_auth=basic_auth,
+    api_key=api_key,
+    allow_ips=allow_ips,
+    jwt_auth=jwt_auth,
+    rate_limit=rate_limit,
+)

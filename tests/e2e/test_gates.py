@@ -4,8 +4,12 @@ Apache's htpasswd tool and curl as the client."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import free_port, require, run_script
 
 
@@ -62,3 +66,76 @@ def test_api_keys_in_a_header_or_the_query(pipework, tmp_path: Path, backends) -
     assert curl(url + "?api_key=nope").stdout == "unknown API key\n"
     assert "x-client: mobile-app" in curl("-H", "X-Api-Key: k-123", url).stdout.lower()
     assert "x-client: partner" in curl(url + "?api_key=k-456").stdout.lower()
+
+
+def gated(pipework, tmp_path: Path, backend: str, gate: str, prelude: str = "") -> int:  # type: ignore[no-untyped-def]
+    port = free_port()
+    run_script(
+        pipework,
+        tmp_path / "gate.py",
+        f"import pipework as pw\n{prelude}\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        f"    lambda p: p.{gate}.proxy({backend!r}))))\n",
+    )
+    return port
+
+
+def code(*args: str) -> str:
+    return curl("-o", "/dev/null", "-w", "%{http_code}", *args).stdout
+
+
+def test_allow_ips_with_trusted_proxies(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    lists = tmp_path / "deny.txt"
+    lists.write_text("# abusers\n203.0.113.7\n")
+    port = gated(
+        pipework, tmp_path, b.address,
+        f"allow_ips(['127.0.0.0/8', '198.51.100.0/24'], deny={str(lists)!r}, trusted_proxies=['127.0.0.1'])",
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/x"
+    assert code(url) == "200"  # the peer itself, no X-Forwarded-For
+    assert code("-H", "X-Forwarded-For: 198.51.100.9", url) == "200"
+    assert code("-H", "X-Forwarded-For: 192.0.2.1", url) == "403"  # not allowed
+    assert code("-H", "X-Forwarded-For: 203.0.113.7", url) == "403"  # denied by the file
+    assert code("-H", "X-Forwarded-For: 192.0.2.1, 198.51.100.9", url) == "200"  # the rightmost untrusted
+
+
+def test_jwt_auth_with_pyjwt_tokens(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "pub.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    port = gated(
+        pipework, tmp_path, b.address, f"jwt_auth({str(pem)!r}, algorithms=['ES256'], audience='api')"
+    )
+    url = f"http://127.0.0.1:{port}/x"
+    now = int(time.time())
+    good = jwt.encode({"sub": "ann", "aud": "api", "exp": now + 60}, key, algorithm="ES256")
+    expired = jwt.encode({"sub": "ann", "aud": "api", "exp": now - 3600}, key, algorithm="ES256")
+    other = jwt.encode({"sub": "ann", "aud": "web", "exp": now + 60}, key, algorithm="ES256")
+    assert curl("-H", f"Authorization: Bearer {good}", url).stdout == b.name
+    r = curl("-i", "-H", f"Authorization: Bearer {expired}", url)
+    assert r.stdout.startswith("HTTP/1.1 401")
+    assert 'www-authenticate: Bearer error="invalid_token", error_description="expired"' in r.stdout
+    assert code("-H", f"Authorization: Bearer {other}", url) == "401"
+    assert code(url) == "401"
+    assert b.count() == 1
+
+
+def test_rate_limit_answers_429_with_retry_after(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    port = gated(pipework, tmp_path, b.address, "rate_limit(3, 60, key='header:x-user')")
+    url = f"http://127.0.0.1:{port}/x"
+    got = [code("-H", "X-User: ann", url) for _ in range(5)]
+    assert got == ["200", "200", "200", "429", "429"]
+    assert code("-H", "X-User: bob", url) == "200"  # a key of its own
+    r = curl("-i", "-H", "X-User: ann", url)
+    assert r.stdout.startswith("HTTP/1.1 429")
+    fields = r.stdout.lower()
+    assert "ratelimit-limit: 3\r" in fields or "ratelimit-limit: 3\n" in fields
+    assert "ratelimit-remaining: 0" in fields
+    assert "retry-after: " in fields
