@@ -26,6 +26,7 @@ Refreshing a JWKS is the caller's job: build a :class:`Jwks` from the new docume
 from __future__ import annotations
 
 import base64
+import binascii
 import enum
 import hmac
 import json
@@ -309,13 +310,14 @@ def _opt_str(jwk: Mapping[str, Any], name: str) -> str | None:
 
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 
 
 def _b64url(part: bytes) -> bytes | None:
     """Base64url without padding (RFC 7515 §2), strictly: None for anything else."""
     if len(part) % 4 == 1 or not _B64URL.fullmatch(part):
         return None
-    return base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))
+    return binascii.a2b_base64(part.translate(_URL_TO_STD) + b"=" * (-len(part) % 4))
 
 
 def _b64_member(jwk: Mapping[str, Any], name: str) -> bytes:
@@ -398,12 +400,17 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
+# One decoder made once: json.loads with any keyword argument builds a new decoder per call (~8 µs).
+# NaN and Infinity are not JSON; a NaN or infinite "exp" must not pass for "never expires".
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _json_object(part: bytes, what: str) -> dict[str, Any]:
     raw = _b64url(part)
     if raw is None:
         raise JwtError(JwtReason.MALFORMED, f"the {what} is not base64url")
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = _JSON.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise JwtError(JwtReason.MALFORMED, f"the {what} is not UTF-8 JSON") from None
     if not isinstance(value, dict):
