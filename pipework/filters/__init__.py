@@ -1,6 +1,7 @@
 """Filter families. Importing this package registers every family's builder methods."""
 
 from . import (
+    compress,
     connect,
     debug,
     gate,
@@ -19,6 +20,7 @@ from .throttle import ConcurrencyLimit
 
 __all__ = [
     "ConcurrencyLimit",
+    "compress",
     "connect",
     "debug",
     "gate",
