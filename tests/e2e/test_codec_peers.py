@@ -421,7 +421,10 @@ def test_mqtt5_retained_publish_with_properties(broker: int, mqtt_clients: Any) 
     finally:
         # An empty retained message clears the topic on the broker.
         client.send(mqtt.Publish(topic, b"", qos=1, retain=True, packet_id=10))
-        assert client.receive() == mqtt.PubAck(10, mqtt.ReasonCode.NO_MATCHING_SUBSCRIBERS)
+        # mosquitto_sub may still be leaving the broker (its DISCONNECT races this PUBLISH), so
+        # either answer is right here; the 0x10 case is checked above
+        ack = client.receive()
+        assert ack in (mqtt.PubAck(10, mqtt.ReasonCode.NO_MATCHING_SUBSCRIBERS), mqtt.PubAck(10)), ack
         client.send(mqtt.Disconnect(mqtt.ReasonCode.NORMAL_DISCONNECTION))
 
 
