@@ -3,6 +3,7 @@
 from . import (
     compress,
     connect,
+    cors,
     debug,
     gate,
     handlers,
@@ -22,6 +23,7 @@ __all__ = [
     "ConcurrencyLimit",
     "compress",
     "connect",
+    "cors",
     "debug",
     "gate",
     "handlers",

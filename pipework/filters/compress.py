@@ -57,7 +57,7 @@ class CompressHTTP(Filter):
 
     def process(self, evt: Event) -> None:
         if type(evt) is MessageStart:
-            head = evt.head  # type: ignore[attr-defined]
+            head = evt.head
             if isinstance(head, RequestHead):
                 self.accept = head.header(b"accept-encoding")
                 self.head_only = head.method == "HEAD"

@@ -139,3 +139,43 @@ def test_rate_limit_answers_429_with_retry_after(pipework, tmp_path: Path, backe
     assert "ratelimit-limit: 3\r" in fields or "ratelimit-limit: 3\n" in fields
     assert "ratelimit-remaining: 0" in fields
     assert "retry-after: " in fields
+
+
+def test_cors_preflight_and_responses(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    port = free_port()
+    run_script(
+        pipework,
+        tmp_path / "cors.py",
+        "import pipework as pw\n"
+        "origins = ['https://app.example.com', 'https://*.tools.example.com']\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        "    lambda p: p.cors(origins, credentials=True, expose=['x-backend'], max_age=60)\n"
+        f"        .to(lambda p: p.proxy({b.address!r})))))\n",
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    pre = [
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Access-Control-Request-Method: PUT",
+        "-H",
+        "Access-Control-Request-Headers: Content-Type",
+    ]
+    r = curl("-i", *pre, "-H", "Origin: https://app.example.com", url)
+    assert r.stdout.startswith("HTTP/1.1 204")
+    fields = r.stdout.lower()
+    assert "access-control-allow-origin: https://app.example.com" in fields
+    assert "access-control-allow-credentials: true" in fields
+    assert "access-control-allow-headers: content-type" in fields
+    assert "access-control-max-age: 60" in fields
+    assert b.count() == 0  # answered here
+    assert curl("-i", *pre, "-H", "Origin: https://evil.example.net", url).stdout.startswith("HTTP/1.1 403")
+    r = curl("-i", "-H", "Origin: https://a.tools.example.com", url)
+    fields = r.stdout.lower()
+    assert "access-control-allow-origin: https://a.tools.example.com" in fields
+    assert "vary: origin" in fields
+    assert "access-control-expose-headers: x-backend" in fields
+    r = curl("-i", "-H", "Origin: https://evil.example.net", url)
+    assert r.stdout.startswith("HTTP/1.1 200")  # served, but without CORS fields the browser hides it
+    assert "access-control-allow-origin" not in r.stdout.lower()
