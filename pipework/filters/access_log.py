@@ -74,6 +74,7 @@ def write(
             "duration": round(seconds, 6),
             "referer": head.headers.get("referer") if head else None,
             "user_agent": head.headers.get("user-agent") if head else None,
+            "request_id": head.headers.get("x-request-id") if head else None,
         }
         log.info("%s", json.dumps(rec, separators=(",", ":")))
         return

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import secrets
 import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -252,7 +254,45 @@ def rate_limit(
     return self.add("rate_limit", Gate, check)
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9._:/+=-]{1,200}")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def _ids(head: RequestHead, ctx: Any) -> Answer | None:
+    """X-Request-Id kept when the client sent a sane one, else made; a W3C trace context
+    continued (a new span id under the caller's trace) or started."""
+    fields = head.raw_headers
+    rid = head.header(b"x-request-id")
+    if rid is None or not _TOKEN.fullmatch(rid.decode("latin-1")):
+        rid = secrets.token_hex(16).encode()
+        fields = [(k, v) for k, v in fields if k.lower() != b"x-request-id"] + [(b"x-request-id", rid)]
+    parent = head.header(b"traceparent")
+    m = _TRACEPARENT.fullmatch(parent.decode("latin-1")) if parent is not None else None
+    if m is not None and m.group(1) != "0" * 32 and m.group(2) != "0" * 16:
+        trace, flags = m.group(1), m.group(3)
+    else:
+        trace, flags = secrets.token_hex(16), "01"
+    span = secrets.token_hex(8)
+    fields = [(k, v) for k, v in fields if k.lower() != b"traceparent"]
+    fields.append((b"traceparent", f"00-{trace}-{span}-{flags}".encode()))
+    head.raw_headers = fields
+    if hasattr(head, "_headers"):
+        del head._headers
+    ctx.vars.request_id = rid.decode("latin-1")
+    ctx.vars.trace_id = trace
+    return None
+
+
+def request_id(self: Builder) -> Builder:
+    """Give each request an ``X-Request-Id`` (the client's if it is a sane token of at most 200
+    characters, else 32 random hex digits) and a W3C ``traceparent`` (the caller's trace
+    continued with a new span id, or a new trace), for the upstream and the access log
+    (``request_id`` in its JSON lines); also in ``ctx.vars.request_id`` and ``ctx.vars.trace_id``."""
+    return self.add("request_id", Gate, _ids)
+
+
 register(
+    request_id=request_id,
     basic_auth=basic_auth,
     api_key=api_key,
     allow_ips=allow_ips,

@@ -3,6 +3,7 @@ Apache's htpasswd tool and curl as the client."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -179,3 +180,33 @@ def test_cors_preflight_and_responses(pipework, tmp_path: Path, backends) -> Non
     r = curl("-i", "-H", "Origin: https://evil.example.net", url)
     assert r.stdout.startswith("HTTP/1.1 200")  # served, but without CORS fields the browser hides it
     assert "access-control-allow-origin" not in r.stdout.lower()
+
+
+def test_request_id_and_trace_context_reach_the_backend_and_the_log(
+    pipework, tmp_path: Path, backends
+) -> None:
+    (b,) = backends(1)
+    port = free_port()
+    p = run_script(
+        pipework,
+        tmp_path / "ids.py",
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http(access_log='json').to(\n"
+        f"    lambda p: p.request_id().proxy({b.address!r}))))\n",
+    )
+    url = f"http://127.0.0.1:{port}/_echo"
+    seen = curl(url).stdout.lower()
+    rid = re.search(r"x-request-id: ([0-9a-f]{32})\r?\n", seen)
+    assert rid is not None, seen
+    assert re.search(r"traceparent: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r?\n", seen)
+    p.wait_log(rf'"request_id":"{rid.group(1)}"')
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    seen = curl(
+        "-H", "X-Request-Id: abc-123", "-H", f"traceparent: 00-{trace}-00f067aa0ba902b7-01", url
+    ).stdout
+    assert "x-request-id: abc-123" in seen.lower()
+    span = re.search(rf"traceparent: 00-{trace}-([0-9a-f]{{16}})-01", seen.lower())
+    assert span is not None
+    assert span.group(1) != "00f067aa0ba902b7"  # a new span under the caller's trace
+    seen = curl("-H", "X-Request-Id: bad id with spaces", url).stdout.lower()
+    assert "x-request-id: bad id" not in seen
