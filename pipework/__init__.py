@@ -12,6 +12,7 @@ Run it with ``pipework run script.py``. See README.md and docs/ for the tour.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import filters as _filters  # noqa: F401  (registers the builder methods)
+from .admin import metrics as _metrics  # noqa: F401  (registers serve_metrics)
 from .codec.http1 import Headers, Request, RequestHead, Response, ResponseHead
 from .core import (
     Builder,

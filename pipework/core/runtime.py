@@ -97,6 +97,10 @@ def idle_timeout(spec: ListenSpec) -> float:
     return float(getattr(ts[0].cfg, "default_idle_timeout", 0.0)) if ts else 0.0
 
 
+#: the worker serving in this process (for the metrics and admin endpoints)
+current: Worker | None = None
+
+
 class Worker:
     """Serves one program in this process; see the module docstring."""
 
@@ -247,6 +251,8 @@ class Worker:
 
         Raises :class:`ScriptError` when the first load fails.
         """
+        global current
+        current = self
         self._stop = asyncio.Event()
         await self.apply(self.loader())
         loop = asyncio.get_running_loop()

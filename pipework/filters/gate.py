@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -32,6 +33,8 @@ from .keys import key_function
 
 log = logging.getLogger("pipework")
 
+#: requests refused by each rate_limit step (named "limit/window by key"), for the metrics
+REJECTED: Counter[str] = Counter()
 #: a check's answer: status, extra fields, text body
 Answer = tuple[int, list[tuple[bytes, bytes]], str]
 Check = Callable[[RequestHead, Any], "Answer | None"]
@@ -243,12 +246,14 @@ def rate_limit(
     else:
         raise ValueError(f"rate_limit(): algorithm {algorithm!r} is not token_bucket or sliding_window")
     get_key = key_function(key, "rate_limit(): key")
+    name = f"{limit}/{window:g}s by {key if isinstance(key, str) else getattr(key, '__name__', 'function')}"
 
     def check(head: RequestHead, ctx: Any) -> Answer | None:
         k = get_key(head, ctx)
         decision = limiter.hit(k if k is not None else b"", time.monotonic())
         if decision.allowed:
             return None
+        REJECTED[name] += 1
         return 429, rate_limit_headers(decision), "too many requests\n"
 
     return self.add("rate_limit", Gate, check)

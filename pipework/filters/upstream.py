@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import ssl
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from time import monotonic
@@ -47,6 +48,8 @@ DEFAULT_MAX_IDLE = 1024
 DEFAULT_MAX_REQUESTS_PER_CONNECTION = 1000
 #: requests that may wait for a connection to a target at its max_connections (Envoy's default)
 DEFAULT_MAX_PENDING = 1024
+#: the upstreams alive in this process (for the metrics endpoint)
+LIVE: weakref.WeakSet[Upstream] = weakref.WeakSet()
 #: distinct target strings a target function may name before the oldest upstreams are dropped
 MAX_IMPLICIT = 1024
 
@@ -413,6 +416,7 @@ class Upstream:
             ", ".join(self.endpoints) if len(self.endpoints) <= 3 else f"{len(self.endpoints)} targets"
         )
         service(self)
+        LIVE.add(self)
 
     @classmethod
     def from_dns(
