@@ -56,9 +56,9 @@ class Gate(Filter):
             if answer is not None:
                 status, fields, text = answer
                 out = self.pipeline.output  # past the steps after the gate: they see nothing
-                out(
-                    MessageStart(ResponseHead(status, "", "1.1", [(b"content-type", b"text/plain"), *fields]))
-                )
+                if not any(k == b"content-type" for k, _ in fields):
+                    fields = [(b"content-type", b"text/plain"), *fields]
+                out(MessageStart(ResponseHead(status, "", "1.1", fields)))
                 out(Data(text.encode()))
                 out(MessageEnd())
                 return

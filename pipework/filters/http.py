@@ -185,10 +185,15 @@ _GATEWAY_STATUS = {
 }
 
 
+def gateway_status(error: str) -> int:
+    """The status answering a request whose upstream failed with ``error`` before answering:
+    504 for a timeout, 503 when no target could take it, else 502."""
+    return _GATEWAY_STATUS.get(error, 502)
+
+
 def gateway_error(error: str, keep_alive: bool = False) -> bytes:
-    """The answer to a request whose upstream failed before answering: 504 for a timeout, 503
-    when no target could take it, else 502."""
-    status = _GATEWAY_STATUS.get(error, 502)
+    """The answer to a request whose upstream failed before answering (see gateway_status)."""
+    status = gateway_status(error)
     return encode_response(Response(f"{status} from the gateway: {error}\n", status), CLOCK.date, keep_alive)
 
 
