@@ -25,11 +25,13 @@ from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, register
+from ..lb.retry import Retry
 from ..policy.cidr import AccessList, IpSet, client_address
 from ..policy.htpasswd import Htpasswd, basic_credentials
 from ..policy.jwt import JwtError, JwtKey, JwtVerifier
 from ..policy.ratelimit import SlidingWindowLimiter, TokenBucketLimiter, rate_limit_headers
 from .keys import key_function
+from .proxy import Exchange, _ProxyCfg
 
 log = logging.getLogger("pipework")
 
@@ -304,3 +306,157 @@ register(
     jwt_auth=jwt_auth,
     rate_limit=rate_limit,
 )
+
+
+class _AuthCfg:
+    __slots__ = ("copy", "path", "proxy")
+
+    def __init__(self, proxy: Any, path: str, copy: frozenset[bytes]) -> None:
+        self.proxy = proxy
+        self.path = path
+        self.copy = copy
+
+
+class ForwardAuth(Filter):
+    """``forward_auth``: ask an authentication service about each request before it goes on."""
+
+    __slots__ = ("body", "exchange", "head", "held", "held_size", "verdict")
+
+    #: request events held while the service answers; a body past it ends the request (413)
+    MAX_HELD = 1024 * 1024
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.held: list[Event] | None = None  # events waiting for the verdict
+        self.head: ResponseHead | None = None  # the service's answer head
+        self.body: list[bytes] = []
+        self.exchange: Any = None
+        self.verdict: bool | None = None
+        self.held_size = 0
+
+    def process(self, evt: Event) -> None:
+        if self.verdict is True:
+            self._out(evt)
+            return
+        if self.verdict is False:
+            return
+        if type(evt) is MessageStart and self.held is None:
+            head: RequestHead = evt.head
+            self.held = [evt]
+            self._ask(head)
+            return
+        held = self.held
+        if held is not None:
+            held.append(evt)
+            if type(evt) is Data:
+                self.held_size += len(evt.data)
+                if self.held_size > self.MAX_HELD:
+                    self._refuse(413, [], "request body too large to hold for authentication\n")
+
+    def _ask(self, head: RequestHead) -> None:
+        cfg: _AuthCfg = self.cfg
+        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _NOT_TO_AUTH]
+        fields += [
+            (b"x-forwarded-method", head.method.encode()),
+            (b"x-forwarded-uri", head.raw_target),
+            (b"x-forwarded-for", str(self.pipeline.context.inbound.remote_address).encode()),
+        ]
+        ask = RequestHead("GET", cfg.path, "1.1", fields)
+        self.exchange = Exchange(cfg.proxy, self.pipeline.context, self)
+        self.exchange.start(ask)
+        if not self.exchange.done:
+            self.exchange.end()
+
+    # -- the auth service's answer (the Exchange's sink) --------------------------------------------
+    def on_response_head(self, tag: Any, e: ResponseHead) -> None:
+        self.head = e
+
+    def on_response_data(self, tag: Any, data: bytes) -> None:
+        if sum(map(len, self.body)) < 64 * 1024:
+            self.body.append(data)
+
+    def on_response_flush(self, tag: Any) -> None:
+        pass
+
+    def on_response_end(self, tag: Any, trailers: Any) -> None:
+        head = self.head
+        assert head is not None
+        if 200 <= head.status < 300:
+            self._allow(head)
+        else:
+            keep = [(k, v) for k, v in head.raw_headers if k.lower() not in _NOT_BACK]
+            self._refuse(head.status, keep, b"".join(self.body).decode("latin-1"))
+
+    def on_response_failed(self, tag: Any, error: str) -> None:
+        log.warning("%r: forward_auth: the authentication service failed: %s", self.pipeline.context, error)
+        self._refuse(503 if error in ("NoHealthyUpstream", "UpstreamOverflow") else 502, [],
+                     "authentication service unavailable\n")  # fmt: skip
+
+    def _allow(self, answer: ResponseHead) -> None:
+        self.verdict = True
+        held, self.held = self.held or [], None
+        cfg: _AuthCfg = self.cfg
+        if held and cfg.copy:
+            head = held[0].head  # type: ignore[attr-defined]
+            adds = [(k, v) for k, v in answer.raw_headers if k.lower() in cfg.copy]
+            names = {k.lower() for k, _ in adds}
+            head.raw_headers = [(k, v) for k, v in head.raw_headers if k.lower() not in names] + adds
+            if hasattr(head, "_headers"):
+                del head._headers
+        for e in held:
+            self._out(e)
+
+    def _refuse(self, status: int, fields: list[tuple[bytes, bytes]], text: str) -> None:
+        self.verdict = False
+        self.held = None
+        out = self.pipeline.output
+        if not any(k.lower() == b"content-type" for k, _ in fields):
+            fields = [(b"content-type", b"text/plain"), *fields]
+        out(MessageStart(ResponseHead(status, "", "1.1", fields)))
+        out(Data(text.encode("latin-1", "replace")))
+        out(MessageEnd())
+
+    def close(self) -> None:
+        if self.exchange is not None and not self.exchange.done:
+            self.exchange.abort()
+
+
+#: request fields not sent to the authentication service (its own framing)
+_NOT_TO_AUTH = frozenset((b"content-length", b"transfer-encoding", b"expect", b"connection", b"upgrade"))
+#: the service's fields not returned to a refused client (framing, hop-by-hop)
+_NOT_BACK = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"via", b"date")
+)
+
+
+def forward_auth(
+    self: Builder,
+    service: Any,
+    *,
+    path: str = "/",
+    copy: Collection[str] = (),
+    timeout: float = 5.0,
+) -> Builder:
+    """Ask ``service`` (an address or a :class:`~pipework.Upstream`) about each request: a GET of
+    ``path`` with the request's fields and ``X-Forwarded-Method``/``-Uri``/``-For``. A 2xx lets
+    the request through, with the service's fields named in ``copy`` (e.g. ``["x-user"]``) set
+    on it; any other answer goes back to the client as it is (401 with its challenge, 403, a
+    redirect to a login page); no answer within ``timeout`` seconds is 504, a service that cannot
+    be reached 502. As nginx's ``auth_request`` and Traefik's ForwardAuth."""
+    if not path.startswith("/"):
+        raise ValueError(f"forward_auth(): path {path!r} must start with /")
+    cfg = _ProxyCfg(
+        service,
+        connect_timeout=float(timeout),
+        read_timeout=float(timeout),
+        first_byte_timeout=None,
+        timeout=float(timeout),
+        retry=Retry(1),
+        forwarded=False,
+        pool_options={"max_idle": 64, "idle_timeout": 60.0},
+    )
+    auth = _AuthCfg(cfg, path, frozenset(c.lower().encode() for c in copy))
+    return self.add("forward_auth", ForwardAuth, auth)
+
+
+register(forward_auth=forward_auth)

@@ -210,3 +210,28 @@ def test_request_id_and_trace_context_reach_the_backend_and_the_log(
     assert span.group(1) != "00f067aa0ba902b7"  # a new span under the caller's trace
     seen = curl("-H", "X-Request-Id: bad id with spaces", url).stdout.lower()
     assert "x-request-id: bad id" not in seen
+
+
+def test_forward_auth_asks_a_real_service(pipework, tmp_path: Path, backends) -> None:
+    app, auth = backends(2)
+    port = free_port()
+    run_script(
+        pipework,
+        tmp_path / "fa.py",
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        f"    lambda p: p.forward_auth({auth.address!r}, path='/auth', copy=['x-backend'])\n"
+        f"        .proxy({app.address!r}))))\n",
+    )
+    url = f"http://127.0.0.1:{port}/_echo/app?q=1"
+    seen = curl("-H", "Authorization: Bearer t0k3n", url).stdout.lower()
+    assert seen.startswith("get /_echo/app?q=1 http/1.1")  # the app got the request
+    assert f"x-backend: {auth.name}" in seen  # with the field the service gave, copied
+    assert auth.count() == 1
+    auth.control(status=401)
+    r = curl("-i", url)
+    assert r.stdout.startswith("HTTP/1.1 401")  # the service's answer, as it is
+    assert r.stdout.endswith(auth.name)
+    assert app.count() == 1  # only the allowed request reached the app
+    auth.kill()
+    assert code(url) == "502"
