@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import unquote
 
+from ..codec.compress import choose_encoding, should_compress
 from ..codec.http1 import RequestHead, Response, encode_response, format_http_date, header_block, status_line
 from ..core import Builder, Filter, MessageEnd, MessageStart, register
 from .http import CLOCK, FileStream, RawResponse
@@ -34,20 +35,9 @@ try:
 except ImportError:  # brotli is optional: without it only gzip is offered
     brotli = None
 
-#: types worth compressing (text and the structured formats)
-COMPRESSIBLE = (
-    "text/",
-    "application/json",
-    "application/javascript",
-    "application/xml",
-    "image/svg+xml",
-    "application/wasm",
-)
 #: lengths of the request fields looked at: range, if-range, if-none-match, accept-encoding,
 #: if-modified-since (one test for the other fields)
 _NOTED_LENGTHS = frozenset((5, 8, 13, 15, 17))
-#: smaller bodies are not compressed: the framing would eat the saving
-MIN_COMPRESS = 256
 DEFAULT_CACHE_SIZE = 64 * 1024 * 1024
 DEFAULT_MAX_FILE = 4 * 1024 * 1024
 
@@ -130,6 +120,7 @@ class _BigFile:
 class _Entry:
     __slots__ = (
         "checked",
+        "codings",
         "etag",
         "fields",
         "last_modified",
@@ -149,7 +140,7 @@ class _Entry:
         self.size = st.st_size
         self.mtime = int(st.st_mtime)
         self.etag, self.last_modified, ctype = _metadata(path, st)
-        compressible = ctype.startswith(COMPRESSIBLE) and len(body) >= MIN_COMPRESS
+        compressible = should_compress(ctype, None, len(body))
         self.fields = [
             (b"content-type", ctype.encode()),
             (b"etag", self.etag),
@@ -166,6 +157,8 @@ class _Entry:
                 data = _compress(enc, body)
             if data is not None and len(data) < len(body):
                 self.variants[enc] = _Variant(data, enc, self.fields)
+        #: the codings this file has, in the order they are preferred
+        self.codings = tuple(enc for enc in ("br", "gzip") if enc in self.variants)
         self.checked = now
 
     @property
@@ -179,19 +172,6 @@ def _compress(enc: str, body: bytes) -> bytes | None:
     if enc == "br" and brotli is not None:
         return bytes(brotli.compress(body, quality=5))
     return None
-
-
-def _accepts(value: bytes, enc: bytes) -> bool:
-    """Whether an Accept-Encoding value allows ``enc`` (q=0 refuses it)."""
-    for part in value.split(b","):
-        name, _, params = part.strip().partition(b";")
-        if name.strip().lower() == enc:
-            q = params.strip()
-            try:
-                return not (q.startswith(b"q=") and float(q[2:] or 0) == 0)
-            except ValueError:  # a malformed weight: not an acceptance (RFC 9110 12.4.2)
-                return False
-    return False
 
 
 class _StaticCfg:
@@ -341,11 +321,10 @@ class _StaticCfg:
             return self._range(entry, rng, date, keep_alive, head_only)  # type: ignore[arg-type]
         variant = entry.plain
         if ae is not None and len(entry.variants) > 1:
-            for enc in ("br", "gzip"):
-                other = entry.variants.get(enc)
-                if other is not None and _accepts(ae, enc.encode()):
-                    variant = other
-                    break
+            enc = choose_encoding(ae, entry.codings)
+            other = entry.variants.get(enc) if enc is not None else None
+            if other is not None:
+                variant = other
         if variant.stamp is date and keep_alive and not head_only:
             return variant.full_keep
         return variant.response(date, keep_alive, head_only)
