@@ -13,13 +13,12 @@ additional section or looked up with A.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from ..net import join_address
 from ..net.resolver import Answer, ResolveError, Server, SrvRecord, resolve
-from ..net.tasks import spawn
+from ..net.tasks import Periodic
 
 if TYPE_CHECKING:
     from .upstream import Upstream
@@ -30,7 +29,7 @@ log = logging.getLogger("pipework")
 _ZERO_WEIGHT = 0.01
 
 
-class DnsDiscovery:
+class DnsDiscovery(Periodic):
     """Keeps one upstream's targets equal to what DNS says (see the module docstring)."""
 
     def __init__(
@@ -73,24 +72,14 @@ class DnsDiscovery:
         self.servers = servers
         self.timeout = float(timeout)
         self.upstream: Upstream | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.task_name = f"dns {name}"
         self.failing = False
         self.lookups = 0
 
-    def start(self, upstream: Upstream) -> None:
+    def watch(self, upstream: Upstream) -> None:
+        """Start keeping ``upstream``'s targets in step with DNS."""
         self.upstream = upstream
-        if self.task is None:
-            self.task = spawn(self._run(), f"dns {self.name}")
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.task = None
-
-    async def _run(self) -> None:
-        while True:
-            delay = await self.refresh()
-            await asyncio.sleep(delay)
+        self.start()
 
     async def refresh(self) -> float:
         """Look the name up once and apply the answer; the seconds until the next look-up."""

@@ -25,10 +25,13 @@ from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, register
+from ..core.script import service
 from ..lb.retry import Retry
+from ..net.fetch import FetchError, fetch
+from ..net.tasks import Periodic
 from ..policy.cidr import AccessList, IpSet, client_address
 from ..policy.htpasswd import Htpasswd, basic_credentials
-from ..policy.jwt import JwtError, JwtKey, JwtVerifier
+from ..policy.jwt import Jwks, JwtError, JwtKey, JwtVerifier
 from ..policy.ratelimit import SlidingWindowLimiter, TokenBucketLimiter, rate_limit_headers
 from .keys import key_function
 from .proxy import Exchange, _ProxyCfg
@@ -187,10 +190,44 @@ def allow_ips(
     return self.add("allow_ips", Gate, check)
 
 
+class _JwksRefresh(Periodic):
+    """Keeps a jwt_auth step's keys equal to a JWKS document served over HTTP (a service: it runs
+    while the program serves)."""
+
+    def __init__(self, url: str, every: float, holder: list[JwtVerifier]) -> None:
+        self.url = url
+        self.every = every
+        self.holder = holder
+        self.task_name = f"jwks {url}"
+        self.failing = False
+
+    async def refresh(self) -> float:
+        """Fetch the document once and use its keys; the seconds until the next fetch."""
+        try:
+            status, body = await fetch(self.url)
+            if status != 200:
+                raise FetchError(f"{self.url}: status {status}")
+            jwks = Jwks.from_json(body)
+        except (FetchError, ValueError) as exc:
+            if not self.failing:
+                log.warning(
+                    "jwt_auth: cannot refresh the keys from %s (%s); keeping the ones it has", self.url, exc
+                )
+            self.failing = True
+            return min(self.every, 10.0)
+        if self.failing:
+            log.info("jwt_auth: the keys from %s are back", self.url)
+        self.failing = False
+        self.holder[0] = self.holder[0].with_keys(jwks)
+        return self.every
+
+
 def jwt_auth(
     self: Builder,
-    keys: Any,
+    keys: Any = None,
     *,
+    jwks_url: str | None = None,
+    refresh: float = 300.0,
     algorithms: Collection[str] = ("RS256", "ES256", "EdDSA"),
     audience: str | Collection[str] | None = None,
     issuer: str | Collection[str] | None = None,
@@ -199,15 +236,27 @@ def jwt_auth(
 ) -> Builder:
     """Let a request through only with a valid ``Authorization: Bearer`` JWT: signed by one of
     ``keys`` (a PEM file path, a :class:`~pipework.policy.jwt.JwtKey`, a
-    :class:`~pipework.policy.jwt.Jwks` or a list of keys) with one of ``algorithms``, with
-    ``exp``/``nbf`` checked (``leeway`` seconds of skew), ``aud`` and ``iss`` when given. Others
-    get 401 with ``WWW-Authenticate: Bearer error="invalid_token"`` and the reason (RFC 6750).
-    The claims are in ``ctx.vars.claims``."""
+    :class:`~pipework.policy.jwt.Jwks` or a list of keys) or of the keys of the JWKS document at
+    ``jwks_url`` (fetched when the program starts and every ``refresh`` seconds; until the first
+    fetch, tokens are refused), with one of ``algorithms``, with ``exp``/``nbf`` checked
+    (``leeway`` seconds of skew), ``aud`` and ``iss`` when given. Others get 401 with
+    ``WWW-Authenticate: Bearer error="invalid_token"`` and the reason (RFC 6750). The claims are
+    in ``ctx.vars.claims``."""
+    if (keys is None) == (jwks_url is None):
+        raise ValueError("jwt_auth(): give keys or jwks_url (one of them)")
     if isinstance(keys, str):
         keys = JwtKey.from_pem_file(keys)
-    verifier = JwtVerifier(
-        keys, algorithms, audience=audience, issuer=issuer, leeway=leeway, required=required
-    )
+    holder = [
+        JwtVerifier(
+            keys or [], algorithms, audience=audience, issuer=issuer, leeway=leeway, required=required
+        )
+    ]
+    if jwks_url is not None:
+        if not jwks_url.startswith(("http://", "https://")):
+            raise ValueError(f"jwt_auth(): jwks_url {jwks_url!r} is not an http:// or https:// URL")
+        if isinstance(refresh, bool) or not isinstance(refresh, int | float) or not refresh > 0:
+            raise ValueError(f"jwt_auth(): refresh must be seconds > 0, not {refresh!r}")
+        service(_JwksRefresh(jwks_url, float(refresh), holder))
 
     def check(head: RequestHead, ctx: Any) -> Answer | None:
         value = (head.header(b"authorization") or b"").decode("latin-1")
@@ -215,7 +264,7 @@ def jwt_auth(
         if scheme.lower() != "bearer" or not token.strip():
             return 401, [(b"www-authenticate", b'Bearer realm="pipework"')], "a bearer token is required\n"
         try:
-            ctx.vars.claims = verifier.verify(token.strip(), time.time())
+            ctx.vars.claims = holder[0].verify(token.strip(), time.time())
         except JwtError as exc:
             log.warning("%r: jwt_auth: %s", ctx, exc)
             field = f'Bearer error="invalid_token", error_description="{exc.reason}"'.encode()

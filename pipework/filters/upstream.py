@@ -638,7 +638,7 @@ class Upstream:
             return
         self.started = True
         if self.discovery is not None:
-            self.discovery.start(self)
+            self.discovery.watch(self)
         if self.health_check is not None:
             for ep in self.endpoints.values():
                 self._start_check(ep)

@@ -40,3 +40,29 @@ def spawn(
 
 def running() -> int:
     return len(_running)
+
+
+class Periodic:
+    """Work done again and again in the background: :meth:`refresh` runs from :meth:`start`
+    until :meth:`stop`, each time returning the seconds to wait before the next run."""
+
+    #: the task's name, for the log
+    task_name = "periodic"
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = spawn(self._run(), self.task_name)
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        while True:
+            delay = await self.refresh()
+            await asyncio.sleep(delay)
+
+    async def refresh(self) -> float:
+        raise NotImplementedError

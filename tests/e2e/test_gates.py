@@ -3,15 +3,17 @@ Apache's htpasswd tool and curl as the client."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from helpers import free_port, require, run_script
+from helpers import free_port, require, run_script, wait_port
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -235,3 +237,49 @@ def test_forward_auth_asks_a_real_service(pipework, tmp_path: Path, backends) ->
     assert app.count() == 1  # only the allowed request reached the app
     auth.kill()
     assert code(url) == "502"
+
+
+def test_jwt_auth_with_keys_from_a_jwks_url(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    keys = {"one": ec.generate_private_key(ec.SECP256R1()), "two": ec.generate_private_key(ec.SECP256R1())}
+    www = tmp_path / "www"
+    www.mkdir()
+
+    def publish(*kids: str) -> None:
+        doc = {"keys": []}
+        for kid in kids:
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(keys[kid].public_key()))
+            doc["keys"].append({**jwk, "kid": kid, "use": "sig", "alg": "ES256"})
+        (www / "tmp.json").write_text(json.dumps(doc))
+        (www / "tmp.json").replace(www / "jwks.json")
+
+    publish("one")
+    jwks_port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(jwks_port), "--bind", "127.0.0.1", "--directory", str(www)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_port("127.0.0.1", jwks_port)
+        port = gated(
+            pipework, tmp_path, b.address,
+            f"jwt_auth(jwks_url='http://127.0.0.1:{jwks_port}/jwks.json', refresh=0.2, algorithms=['ES256'])",
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}/x"
+        exp = int(time.time()) + 60
+
+        def token(kid: str) -> str:
+            return jwt.encode({"sub": "ann", "exp": exp}, keys[kid], algorithm="ES256", headers={"kid": kid})
+
+        deadline = time.monotonic() + 5
+        while code("-H", f"Authorization: Bearer {token('one')}", url) != "200":  # the first fetch
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert code("-H", f"Authorization: Bearer {token('two')}", url) == "401"  # not published yet
+        publish("one", "two")  # the issuer rotates its keys
+        while code("-H", f"Authorization: Bearer {token('two')}", url) != "200":
+            assert time.monotonic() < deadline + 5
+            time.sleep(0.05)
+    finally:
+        server.kill()
+        server.wait()
