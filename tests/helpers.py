@@ -49,10 +49,26 @@ def require_root_netns() -> None:
         pytest.skip(msg)
 
 
+#: ports free_port handed out in this test run: the system may offer a port again as soon as
+#: its probe socket closes, and two servers of one test must not get the same one
+_GIVEN: set[tuple[int, int]] = set()
+
+
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free now and not handed out before in this run."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if (kind, port) not in _GIVEN:
+            _GIVEN.add((kind, port))
+            return port
+    raise RuntimeError("no fresh free port after 100 tries")
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` different free ports (see free_port)."""
+    return [free_port(host) for _ in range(n)]
 
 
 def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
@@ -171,7 +187,8 @@ def serve_listeners(directory: Path, script: str, listeners: Iterable[str]) -> I
     """For a module-scoped fixture: run ``script`` (a template with a ``{name}`` per listener,
     each filled with a free port) in one pipework process, yield the ports by name and ``proc``,
     and stop it afterwards."""
-    ports = {n: free_port() for n in listeners}
+    names = list(listeners)
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     path = directory / "server.py"
     path.write_text(script.format(**ports))
     p = Pipework("run", str(path))
