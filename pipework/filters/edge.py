@@ -60,9 +60,7 @@ class Wrap(Filter):
         if type(evt) is MessageStart and cfg.request is not None:
             head = evt.head
             if isinstance(head, RequestHead):
-                head.raw_headers = cfg.request.apply(head.raw_headers)
-                if hasattr(head, "_headers"):
-                    del head._headers
+                head.replace_fields(cfg.request.apply(head.raw_headers))
         sub = self.sub
         if sub is None:
             assert cfg.layout is not None

@@ -331,9 +331,7 @@ def _ids(head: RequestHead, ctx: Any) -> Answer | None:
     span = secrets.token_hex(8)
     fields = [(k, v) for k, v in fields if k.lower() != b"traceparent"]
     fields.append((b"traceparent", f"00-{trace}-{span}-{flags}".encode()))
-    head.raw_headers = fields
-    if hasattr(head, "_headers"):
-        del head._headers
+    head.replace_fields(fields)
     ctx.vars.request_id = rid.decode("latin-1")
     ctx.vars.trace_id = trace
     return None
@@ -449,9 +447,7 @@ class ForwardAuth(Filter):
             head = held[0].head  # type: ignore[attr-defined]
             adds = [(k, v) for k, v in answer.raw_headers if k.lower() in cfg.copy]
             names = {k.lower() for k, _ in adds}
-            head.raw_headers = [(k, v) for k, v in head.raw_headers if k.lower() not in names] + adds
-            if hasattr(head, "_headers"):
-                del head._headers
+            head.replace_fields([(k, v) for k, v in head.raw_headers if k.lower() not in names] + adds)
         for e in held:
             self._out(e)
 

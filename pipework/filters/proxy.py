@@ -46,14 +46,13 @@ from ..codec.http1 import (
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.callback import Callback
 from ..core.flow import Hold
-from ..lb.retry import Retry
+from ..lb.retry import IDEMPOTENT, Retry
 from ..net import errors
 from ..net.loop import running_loop
 from .upstream import DEFAULT_MAX_IDLE, MAX_IMPLICIT, Conn, Endpoint, Upstream
 
 log = logging.getLogger("pipework")
 
-IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 #: request fields not passed on: hop-by-hop (RFC 9110 7.6.1) and the X-Forwarded-* we write ourselves
 _REQUEST_DROP = HOP_BY_HOP | {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 VIA = (b"via", b"1.1 pipework")

@@ -149,9 +149,7 @@ class Forward:
                 fields.insert(0, (b"host", self.host))
             if self.request_headers is not None:
                 fields = self.request_headers.apply(fields)
-            head.raw_headers = fields
-            if hasattr(head, "_headers"):
-                del head._headers
+            head.replace_fields(fields)
 
 
 def _fill(template: str, params: dict[str, str], head: RequestHead) -> str:

@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
-from .certs import CertStore
+from .certs import CertError, CertStore, load_pair
 
 log = logging.getLogger("pipework")
 
@@ -61,17 +61,6 @@ def _base(
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     return ctx
-
-
-def _load(ctx: ssl.SSLContext, pair: Pair, what: str) -> None:
-    cert, key = pair[0], pair[1]
-    passphrase = pair[2] if len(pair) > 2 else None
-    try:
-        ctx.load_cert_chain(cert, key, password=passphrase)
-    except FileNotFoundError as exc:
-        raise ValueError(f"{what}: {exc.filename}: no such file") from None
-    except ssl.SSLError as exc:
-        raise ValueError(f"{what}: {cert} / {key}: {exc.reason or exc}") from None
 
 
 def server_context(
@@ -147,5 +136,8 @@ def client_context(
         ctx.verify_mode = ssl.CERT_NONE
         log.warning("%s: the server's certificate will not be verified (verify=False)", what)
     if certificate is not None:
-        _load(ctx, certificate, what)
+        try:  # checked as a server's are: the key matches, the dates hold, the files exist
+            load_pair(*certificate).load_into(ctx)
+        except CertError as exc:
+            raise CertError(f"{what}: {exc}") from None
     return ctx

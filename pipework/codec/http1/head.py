@@ -179,6 +179,13 @@ class RequestHead:
             out.setdefault(k, []).append(v)
         return out
 
+    def replace_fields(self, fields: RawHeaders) -> None:
+        """Make ``fields`` the head's fields (a filter rewriting them): ``headers``, made from
+        the old ones, is made again when next asked for."""
+        self.raw_headers = fields
+        if hasattr(self, "_headers"):
+            del self._headers
+
     def header(self, name: bytes) -> bytes | None:
         """The first raw value of ``name`` (lower-case bytes), without building ``headers``."""
         for k, v in self.raw_headers:
