@@ -1,6 +1,7 @@
 """The supervisor of ``--workers N``: fork workers, restart crashed ones, relay signals.
 
-Theory of operation: the supervisor loads the script once to check it, then forks N workers that
+Theory of operation: the supervisor loads the script once to check it, makes the group's shared
+directory (:mod:`pipework.core.group`), then forks N workers that
 each serve it with ``SO_REUSEPORT`` on the same ports, so the kernel spreads connections over
 them. It waits for signals synchronously (``sigtimedwait``), never running an event loop itself:
 
@@ -19,6 +20,8 @@ import os
 import signal
 import time
 from collections.abc import Callable
+
+from ..core import group
 
 log = logging.getLogger("pipework")
 
@@ -55,6 +58,7 @@ class Supervisor:
                 signal.pthread_sigmask(signal.SIG_SETMASK, set())
                 for s in _SIGNALS:
                     signal.signal(s, signal.SIG_DFL)
+                group.set_worker(index)
                 code = self.child(index)
             except BaseException as exc:
                 log.error("worker %d failed: %s", index, exc, exc_info=exc)
@@ -114,6 +118,13 @@ class Supervisor:
         return restart
 
     def run(self) -> int:
+        group.make(self.n)
+        try:
+            return self._run()
+        finally:
+            group.remove()
+
+    def _run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         for i in range(1, self.n + 1):
             self._spawn(i)

@@ -1,7 +1,10 @@
 """Filter families. Importing this package registers every family's builder methods."""
 
 from . import (
+    authorize,
+    cache,
     compress,
+    conn_limit,
     connect,
     cors,
     debug,
@@ -22,7 +25,10 @@ from .throttle import ConcurrencyLimit
 
 __all__ = [
     "ConcurrencyLimit",
+    "authorize",
+    "cache",
     "compress",
+    "conn_limit",
     "connect",
     "cors",
     "debug",

@@ -1,0 +1,1 @@
+"""authorize filters (being written)."""

@@ -1,0 +1,1 @@
+"""conn_limit filters (being written)."""
