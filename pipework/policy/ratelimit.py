@@ -59,7 +59,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .token_bucket import TokenBucket
 
@@ -67,6 +67,7 @@ __all__ = [
     "DEFAULT_MAX_KEYS",
     "KeyTable",
     "RateLimitDecision",
+    "SharedStates",
     "SlidingWindowLimiter",
     "TokenBucketLimiter",
     "rate_limit_headers",
@@ -108,6 +109,12 @@ class _Stamped(Protocol):
 
 
 S = TypeVar("S", bound=_Stamped)
+
+
+class SharedStates(Protocol):
+    """Where ``hit_in`` keeps states: :class:`~pipework.policy.shared_table.SharedTable`."""
+
+    def update(self, key: bytes, now: float, idle: float, step: Callable[[Any], tuple[Any, Any]]) -> Any: ...
 
 
 class KeyTable(Generic[S]):
@@ -185,6 +192,48 @@ class _Limiter(Generic[S]):
             raise ValueError(f"a cost must be >= 0, not {cost!r}")
         return self._decide(self.keys.get(key, now, self._new), now, cost, True)
 
+    def charge(self, key: Hashable, now: float, cost: float) -> RateLimitDecision:
+        """Spend ``cost`` units of ``key``'s quota even past its end (a debt the refill pays
+        back before the next hit passes): for what is known only afterwards, such as the bytes
+        of a response."""
+        if cost < 0:
+            raise ValueError(f"a cost must be >= 0, not {cost!r}")
+        return self._decide(self.keys.get(key, now, self._new), now, cost, True, True)
+
+    def hit_in(
+        self, table: SharedStates, key: bytes, now: float, cost: float = 1, force: bool = False
+    ) -> RateLimitDecision:
+        """``hit`` (``charge`` when ``force``) with ``key``'s state kept in ``table`` instead of
+        this limiter's own keys: a :class:`~pipework.policy.shared_table.SharedTable` that the
+        workers of a group share, so they share the quota."""
+        if cost < 0:
+            raise ValueError(f"a cost must be >= 0, not {cost!r}")
+
+        def step(
+            values: tuple[float, float, float, float] | None,
+        ) -> tuple[tuple[float, float, float, float], RateLimitDecision]:
+            state = self._new() if values is None else self.from_values(values)
+            decision = self._decide(state, now, cost, True, force)
+            return self.values(state, now), decision
+
+        decision: RateLimitDecision = table.update(key, now, self.keys.idle, step)
+        return decision
+
+    def decide_from(
+        self, values: tuple[float, float, float, float] | None, now: float, cost: float
+    ) -> RateLimitDecision:
+        """What ``hit`` answers for a key whose state was ``values`` (None: a new key) — the
+        numbers for a decision another store (Redis) made with the same algorithm."""
+        state = self._new() if values is None else self.from_values(values)
+        return self._decide(state, now, cost, False)
+
+    def values(self, state: S, now: float) -> tuple[float, float, float, float]:
+        """``state`` as the four floats a shared store keeps, the last one the time of use."""
+        raise NotImplementedError
+
+    def from_values(self, values: tuple[float, float, float, float]) -> S:
+        raise NotImplementedError
+
     def peek(self, key: Hashable, now: float, cost: float = 1) -> RateLimitDecision:
         """What ``hit`` would answer, spending nothing and adding no key.
 
@@ -202,7 +251,9 @@ class _Limiter(Generic[S]):
     def _new(self) -> S:
         raise NotImplementedError
 
-    def _decide(self, state: S, now: float, cost: float, commit: bool) -> RateLimitDecision:
+    def _decide(
+        self, state: S, now: float, cost: float, commit: bool, force: bool = False
+    ) -> RateLimitDecision:
         raise NotImplementedError
 
 
@@ -221,11 +272,27 @@ class TokenBucketLimiter(_Limiter[TokenBucket]):
     def _new(self) -> TokenBucket:
         return TokenBucket(self.rate, self.limit)
 
-    def _decide(self, state: TokenBucket, now: float, cost: float, commit: bool) -> RateLimitDecision:
+    def values(self, state: TokenBucket, now: float) -> tuple[float, float, float, float]:
+        stamp = state.stamp if state.stamp is not None else now
+        return (state.tokens, stamp, 0.0, stamp)
+
+    def from_values(self, values: tuple[float, float, float, float]) -> TokenBucket:
+        state = TokenBucket(self.rate, self.limit)
+        state.tokens, state.stamp = values[0], values[1]
+        return state
+
+    def _decide(
+        self, state: TokenBucket, now: float, cost: float, commit: bool, force: bool = False
+    ) -> RateLimitDecision:
         state.refill(now)
         tokens = state.tokens
         allowed = tokens + _EPS >= cost
-        if allowed:
+        if force:  # a debt: tokens may go below 0, and the next hits wait for the refill
+            tokens -= cost
+            if commit:
+                state.tokens = tokens
+            retry = 0.0 if tokens >= 0 else -tokens / self.rate
+        elif allowed:
             tokens = max(0.0, tokens - cost)
             if commit:
                 state.tokens = tokens
@@ -235,7 +302,12 @@ class TokenBucketLimiter(_Limiter[TokenBucket]):
         else:
             retry = state.wait_time(cost, now)
         return RateLimitDecision(
-            allowed, self.limit, int(tokens + _EPS), (self.limit - tokens) / self.rate, retry, self.window
+            allowed,
+            self.limit,
+            max(0, int(tokens + _EPS)),
+            (self.limit - tokens) / self.rate,
+            retry,
+            self.window,
         )
 
 
@@ -262,7 +334,17 @@ class SlidingWindowLimiter(_Limiter[_Windows]):
     def _new(self) -> _Windows:
         return _Windows()
 
-    def _decide(self, state: _Windows, now: float, cost: float, commit: bool) -> RateLimitDecision:
+    def values(self, state: _Windows, now: float) -> tuple[float, float, float, float]:
+        return (float(state.index), state.prev, state.curr, state.stamp if state.stamp is not None else now)
+
+    def from_values(self, values: tuple[float, float, float, float]) -> _Windows:
+        state = _Windows()
+        state.index, state.prev, state.curr, state.stamp = int(values[0]), values[1], values[2], values[3]
+        return state
+
+    def _decide(
+        self, state: _Windows, now: float, cost: float, commit: bool, force: bool = False
+    ) -> RateLimitDecision:
         w, limit = self.window, self.limit
         index = math.floor(now / w)
         prev, curr = state.prev, state.curr
@@ -274,7 +356,7 @@ class SlidingWindowLimiter(_Limiter[_Windows]):
         weight = 1.0 - (now - start) / w  # share of the previous window still inside the slide
         estimate = prev * weight + curr
         allowed = estimate + cost <= limit + _EPS
-        if allowed:
+        if allowed or force:
             curr += cost
             estimate += cost
             retry = 0.0
