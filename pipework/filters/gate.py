@@ -8,7 +8,7 @@ the rest of the request. Checks are pure functions of the
 head and the context (see :mod:`pipework.policy`); what a check learns (the user) goes on
 ``ctx.vars``. Here: ``basic_auth`` (RFC 7617, htpasswd files), ``api_key``, ``jwt_auth`` (RFC
 7519 bearer tokens), ``allow_ips`` (CIDR lists, behind trusted proxies) and ``rate_limit`` (429
-with RateLimit-* fields).
+with RateLimit-* fields; its own module, :mod:`.rate_limit`, registered here).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -32,14 +31,13 @@ from ..net.tasks import Periodic
 from ..policy.cidr import AccessList, IpSet, client_address
 from ..policy.htpasswd import Htpasswd, basic_credentials
 from ..policy.jwt import Jwks, JwtError, JwtKey, JwtVerifier
-from ..policy.ratelimit import SlidingWindowLimiter, TokenBucketLimiter, rate_limit_headers
 from .keys import key_function
 from .proxy import Exchange, _ProxyCfg
+from .rate_limit import REJECTED as REJECTED  # admin/metrics reads gate.REJECTED
+from .rate_limit import rate_limit
 
 log = logging.getLogger("pipework")
 
-#: requests refused by each rate_limit step (named "limit/window by key"), for the metrics
-REJECTED: Counter[str] = Counter()
 #: a check's answer: status, extra fields, text body
 Answer = tuple[int, list[tuple[bytes, bytes]], str]
 Check = Callable[[RequestHead, Any], "Answer | None"]
@@ -272,42 +270,6 @@ def jwt_auth(
         return None
 
     return self.add("jwt_auth", Gate, check)
-
-
-def rate_limit(
-    self: Builder,
-    limit: int,
-    window: float = 1.0,
-    *,
-    key: str | Callable[..., Any] = "ip",
-    algorithm: str = "token_bucket",
-    max_keys: int = 100_000,
-) -> Builder:
-    """At most ``limit`` requests per ``window`` seconds for each value of ``key`` (the client
-    address by default; any key expression such as ``"header:x-api-key"`` or a function);
-    past it, 429 with ``Retry-After`` and ``RateLimit-*`` fields. ``algorithm``:
-    ``"token_bucket"`` (bursts up to ``limit``, nginx's ``limit_req ... nodelay``) or
-    ``"sliding_window"``. One table per step, bounded to ``max_keys`` keys; within a process,
-    a step shared by routes shares its table."""
-    limiter: TokenBucketLimiter | SlidingWindowLimiter
-    if algorithm == "token_bucket":
-        limiter = TokenBucketLimiter(limit, window, max_keys=max_keys)
-    elif algorithm == "sliding_window":
-        limiter = SlidingWindowLimiter(limit, window, max_keys=max_keys)
-    else:
-        raise ValueError(f"rate_limit(): algorithm {algorithm!r} is not token_bucket or sliding_window")
-    get_key = key_function(key, "rate_limit(): key")
-    name = f"{limit}/{window:g}s by {key if isinstance(key, str) else getattr(key, '__name__', 'function')}"
-
-    def check(head: RequestHead, ctx: Any) -> Answer | None:
-        k = get_key(head, ctx)
-        decision = limiter.hit(k if k is not None else b"", time.monotonic())
-        if decision.allowed:
-            return None
-        REJECTED[name] += 1
-        return 429, rate_limit_headers(decision), "too many requests\n"
-
-    return self.add("rate_limit", Gate, check)
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9._:/+=-]{1,200}")

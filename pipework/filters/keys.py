@@ -2,11 +2,17 @@
 
 ``key_function("header:x-user")`` returns ``fn(head, ctx) -> bytes | None`` (None: the request
 has no such key). Used by consistent-hash balancing (``Upstream(hash_key=...)``,
-``pipework reverse-proxy --hash-key``) and meant for any policy keyed per request.
+``pipework reverse-proxy --hash-key``), ``rate_limit`` and any policy keyed per request.
+
+``claim:NAME`` reads a claim of the JWT that ``jwt_auth`` verified before (``ctx.vars.claims``;
+``claim:org.id`` for a nested one). ``route`` is ``ctx.vars.route`` when the script named the
+request's route (``handle_message_start``, or a step in the route's own layout), else the path;
+a quota per route is simplest as a ``rate_limit`` step in each route's layout.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +21,7 @@ from ..core.callback import adapt
 KeyFunction = Callable[[Any, Any], "bytes | None"]
 
 #: the expressions key_function understands, for error messages and --help
-EXPRESSIONS = ("header:NAME", "cookie:NAME", "query:NAME", "path", "uri", "host", "ip")
+EXPRESSIONS = ("header:NAME", "cookie:NAME", "query:NAME", "claim:NAME", "path", "uri", "host", "ip", "route")
 
 
 def _header(name: bytes) -> KeyFunction:
@@ -69,11 +75,40 @@ def _ip(head: Any, ctx: Any) -> bytes | None:
     return addr.encode() if addr else None
 
 
-_PLAIN: dict[str, KeyFunction] = {"path": _path, "uri": _uri, "host": _host, "ip": _ip}
+def _claim(name: str) -> KeyFunction:
+    """A claim of the request's JWT (``ctx.vars.claims``, set by ``jwt_auth`` earlier in the
+    layout); ``claim:org.id`` walks into objects. Strings as they are, other values as JSON."""
+    path = name.split(".")
+
+    def key(head: Any, ctx: Any) -> bytes | None:
+        value = getattr(ctx.vars, "claims", None)
+        for part in path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value.encode()
+        return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+    return key
+
+
+def _route(head: Any, ctx: Any) -> bytes | None:
+    """``ctx.vars.route`` when a script or filter named the request's route, else the path."""
+    route = getattr(ctx.vars, "route", None)
+    if route is None:
+        return head.path.encode("latin-1")  # type: ignore[no-any-return]
+    return route if isinstance(route, bytes) else str(route).encode()
+
+
+_PLAIN: dict[str, KeyFunction] = {"path": _path, "uri": _uri, "host": _host, "ip": _ip, "route": _route}
 _NAMED: dict[str, Callable[[str], KeyFunction]] = {
     "header": lambda n: _header(n.lower().encode()),
     "cookie": lambda n: _cookie(n.encode()),
     "query": _query,
+    "claim": _claim,
 }
 
 

@@ -144,22 +144,29 @@ class SharedTable:
 
 
 #: the tables this process has open, by path: one descriptor each (see the module docstring)
-_open: dict[str, tuple[int, SharedTable]] = {}
+_open: dict[str, SharedTable] = {}
+
+
+def _forget() -> None:
+    """In a forked child: the parent's tables are the parent's (its locks are not inherited)."""
+    _open.clear()
+
+
+os.register_at_fork(after_in_child=_forget)
 
 
 def open_table(path: str, capacity: int) -> SharedTable:
     """The table at ``path`` for ``capacity`` keys, made if it does not exist yet.
 
     Every process asking for the same path with the same capacity gets the same shared bytes;
-    within a process, the same object (one per process id: a forked child opens its own).
+    within a process, the same object (a forked child opens its own).
     ValueError if the file exists with another geometry or is not a table.
     """
     if capacity < 1:
         raise ValueError(f"a shared table needs a capacity >= 1, not {capacity!r}")
-    pid = os.getpid()
     known = _open.get(path)
-    if known is not None and known[0] == pid:
-        return known[1]
+    if known is not None:
+        return known
     buckets = math.ceil(capacity / WAYS)
     header = _HEADER.pack(MAGIC, buckets, WAYS)
     size = _HEADER_SIZE + buckets * _BUCKET_SIZE
@@ -175,7 +182,7 @@ def open_table(path: str, capacity: int) -> SharedTable:
     except BaseException:
         os.close(fd)
         raise
-    _open[path] = (pid, table)
+    _open[path] = table
     return table
 
 
