@@ -30,6 +30,7 @@ examples:
   pipework check proxy.py                       load a script and report errors, serve nothing
   pipework proxy --listen 0.0.0.0:8000 --to 127.0.0.1:9000 --to 127.0.0.1:9001
   pipework serve ./public --port 8080          a static site from memory, checked against the disk
+  pipework gateway gateway.yaml --watch         listeners, routes and policies from a YAML file
   pipework reverse-proxy --listen 0.0.0.0:8080 --to http://127.0.0.1:9000 --to http://127.0.0.1:9001
   pipework reverse-proxy --listen 0.0.0.0:8080 --to 10.0.0.1:80 --to 10.0.0.2:80 --balancer least_conn \
       --health-path /healthz
@@ -112,6 +113,21 @@ def parser() -> argparse.ArgumentParser:
     )
     check.add_argument("script")
     _common(check, serving=False)
+
+    gw = sub.add_parser(
+        "gateway",
+        help="serve a YAML gateway file: listeners, routes, upstreams, policies",
+        description="Serve what CONFIG (YAML, see docs/gateway.md) declares: HTTP and HTTPS listeners, "
+        "routes "
+        "to upstreams with balancing and health checks, and policies (authentication, rate limits, CORS, "
+        "compression...). Every mistake in the file is reported as file:line: reason. SIGHUP (or a change "
+        "with --watch) reloads it; a file with mistakes is refused and the running configuration keeps "
+        "serving.",
+    )
+    gw.add_argument("config", metavar="CONFIG", help="the gateway's YAML file")
+    gw.add_argument("--check", action="store_true", help="check the file, report its mistakes and exit")
+    gw.add_argument("--watch", action="store_true", help="reload when the file changes")
+    _common(gw)
 
     proxy = sub.add_parser(
         "proxy",
@@ -394,6 +410,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "cert":
         return cert_cli.main(args)
+
+    if args.command == "gateway":
+        from ..apps import gateway
+
+        config = args.config
+
+        def load_gateway() -> Program:
+            return run_declarations(config, lambda: gateway.declare(config))
+
+        first = _load(load_gateway)
+        if first is None:
+            return 1
+        if args.check:
+            print(f"{config}: ok ({len(first.listens)} listeners)")
+            return 0
+        return _serve(load_gateway, args, first, config if args.watch else None)
 
     if args.command == "proxy":
         from ..apps import proxy

@@ -1,0 +1,325 @@
+"""``pipework gateway CONFIG.yaml`` end to end: a real gateway process, real backends, curl and
+httpx as clients, PyJWT tokens, htpasswd files from Apache's tool, certificates from `pipework cert`."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import free_port, require
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(pipework, config: Path, *extra: str):  # type: ignore[no-untyped-def]
+    gw = pipework("gateway", str(config), *extra)
+    gw.wait_log("listening on tcp")
+    return gw
+
+
+def get(url: str, **kw: object) -> httpx.Response:
+    return httpx.get(url, timeout=10, follow_redirects=False, **kw)  # type: ignore[arg-type]
+
+
+def test_routes_upstreams_and_policies(pipework, tmp_path: Path, backends) -> None:
+    b1, b2 = backends(2)
+    port, admin = free_port(), free_port()
+    users = tmp_path / "users"
+    subprocess.run(
+        [require("htpasswd"), "-cbB", str(users), "ann", "s3cret"], check=True, capture_output=True
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "jwt.pem").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>static</h1>\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"""
+upstreams:
+  both:
+    targets: ["{b1.address}", "{b2.address}"]
+    balancer: round_robin
+  second: ["{b2.address}"]
+policies:
+  strict:
+    - rate_limit: {{limit: 3, window: 1m}}
+routes:
+  - name: hello
+    match: {{path: /hello, methods: [GET]}}
+    respond: {{status: 200, body: "hello from the gateway\\n", headers: {{x-from: gateway}}}}
+  - name: canary
+    match: {{prefix: /api/, headers: {{x-canary: "1"}}}}
+    upstream: second
+  - name: api
+    match: {{prefix: /api/}}
+    upstream: both
+    rewrite_prefix: /_echo/
+    request_headers: {{set: {{x-gateway: "yes"}}}}
+    timeouts: {{connect: 2s, read: 10s}}
+    retry: 1
+  - name: limited
+    match: {{prefix: /limited/}}
+    upstream: second
+    policies: [strict]
+  - name: staff
+    match: {{prefix: /staff/}}
+    upstream: second
+    policies:
+      - basic_auth: {{users: users, realm: staff}}
+  - name: tokens
+    match: {{prefix: /jwt/}}
+    upstream: second
+    policies:
+      - jwt_auth: {{keys: jwt.pem, algorithms: [ES256], audience: gw}}
+  - name: old
+    match: {{path: "/old/{{rest*}}"}}
+    redirect: {{location: "/api/{{rest}}?{{query}}", status: 301}}
+  - name: site
+    match: {{prefix: /site/}}
+    static: site
+    rewrite_prefix: /
+listeners:
+  - address: 127.0.0.1:{port}
+    policies: [request_id]
+admin:
+  address: 127.0.0.1:{admin}
+""")
+    start(pipework, config)
+    base = f"http://127.0.0.1:{port}"
+    r = get(f"{base}/hello")
+    assert (r.status_code, r.text, r.headers["x-from"]) == (200, "hello from the gateway\n", "gateway")
+    assert get(f"{base}/hello", headers={}).status_code == 200
+    assert httpx.post(f"{base}/hello", timeout=10).status_code == 404  # methods: [GET]
+    served = [get(f"{base}/api/x").headers["x-backend"] for _ in range(6)]
+    assert sorted(served) == sorted([b1.name, b2.name] * 3)  # round robin over both
+    echoed = get(f"{base}/api/users?id=7").text  # /_echo... is the backend answering with the request
+    assert echoed.startswith("GET /_echo/users?id=7 HTTP/1.1\r\n"), echoed
+    assert "\r\nx-gateway: yes" in echoed.lower()
+    assert re.search(r"(?i)\r\nx-request-id: [0-9a-f]{32}", echoed)
+    canary = {get(f"{base}/api/x", headers={"x-canary": "1"}).text for _ in range(4)}
+    assert canary == {b2.name}  # that route has no rewrite: the backend answers with its name
+    codes = [get(f"{base}/limited/x").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    refused = get(f"{base}/limited/x")
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.headers["ratelimit-limit"] == "3"
+    assert get(f"{base}/staff/x").status_code == 401
+    assert get(f"{base}/staff/x", auth=("ann", "wrong")).status_code == 401
+    assert get(f"{base}/staff/x", auth=("ann", "s3cret")).text == b2.name
+    token = jwt.encode({"sub": "ann", "aud": "gw", "exp": int(time.time()) + 60}, key, algorithm="ES256")
+    assert get(f"{base}/jwt/x").status_code == 401
+    assert get(f"{base}/jwt/x", headers={"authorization": f"Bearer {token}"}).text == b2.name
+    other = jwt.encode({"sub": "ann", "aud": "other", "exp": int(time.time()) + 60}, key, algorithm="ES256")
+    assert get(f"{base}/jwt/x", headers={"authorization": f"Bearer {other}"}).status_code == 401
+    r = get(f"{base}/old/a/b?q=1")
+    assert (r.status_code, r.headers["location"]) == (301, "/api/a/b?q=1")
+    assert get(f"{base}/site/index.html").text == "<h1>static</h1>\n"
+    assert get(f"{base}/site/").text == "<h1>static</h1>\n"
+    assert get(f"{base}/site/missing").status_code == 404
+    assert get(f"{base}/nowhere").status_code == 404
+    families = {
+        f.name: f for f in text_string_to_metric_families(get(f"http://127.0.0.1:{admin}/metrics").text)
+    }
+    by_code = {s.labels["code"]: s.value for s in families["pipework_http_responses"].samples}
+    assert by_code["429"] == 3
+
+
+def test_https_listener_and_a_redirect_to_it(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    cert = [sys.executable, "-m", "pipework", "cert"]
+    subprocess.run([*cert, "ca", "--out", str(tmp_path / "ca")], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            *cert,
+            "issue",
+            "--ca",
+            str(tmp_path / "ca"),
+            "--out",
+            str(tmp_path),
+            "--basename",
+            "site",
+            "a.test",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    plain, secure = free_port(), free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+upstreams:
+  app: ["{b.address}"]
+routes:
+  - name: to-https
+    listeners: [plain]
+    redirect: {{location: "https://{{hostname}}:{secure}{{uri}}", status: 308}}
+  - name: app
+    listeners: [secure]
+    upstream: app
+listeners:
+  - name: plain
+    address: 127.0.0.1:{plain}
+  - name: secure
+    address: 127.0.0.1:{secure}
+    tls: {{cert: site.pem, key: site-key.pem, min_version: TLSv1.3}}
+""")
+    start(pipework, config)
+    r = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-L",
+            "--cacert",
+            str(tmp_path / "ca" / "ca.pem"),
+            "--resolve",
+            f"a.test:{plain}:127.0.0.1",
+            "--resolve",
+            f"a.test:{secure}:127.0.0.1",
+            f"http://a.test:{plain}/p?x=1",
+            "-w",
+            " %{url_effective}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.stdout == f"{b.name} https://a.test:{secure}/p?x=1", r.stderr
+    r = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--tlsv1.2",
+            "--tls-max",
+            "1.2",
+            "--cacert",
+            str(tmp_path / "ca" / "ca.pem"),
+            "--resolve",
+            f"a.test:{secure}:127.0.0.1",
+            f"https://a.test:{secure}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode != 0  # min_version: TLSv1.3
+
+
+GOOD = """
+upstreams:
+  app: ["{backend}"]
+routes:
+  - name: {name}
+    match: {{prefix: /}}
+    upstream: app
+    response_headers: {{set: {{x-version: "{name}"}}}}
+listeners:
+  - address: 127.0.0.1:{port}
+"""
+
+
+def test_a_reload_with_mistakes_keeps_the_running_configuration(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    port = free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(GOOD.format(backend=b.address, name="one", port=port))
+    gw = start(pipework, config)
+    url = f"http://127.0.0.1:{port}/x"
+    assert get(url).headers["x-version"] == "one"
+    config.write_text(
+        GOOD.format(backend=b.address, name="two", port=port).replace("upstream: app", "upstream: ap")
+    )
+    gw.signal(signal.SIGHUP)
+    msg = gw.wait_log("reload failed, the previous script keeps serving")
+    assert (
+        "gw.yaml:7: routes[0] (two).upstream: no upstream named 'ap'; did you mean 'app'?" in gw.output()
+    ), msg
+    for _ in range(3):
+        assert get(url).headers["x-version"] == "one"
+    config.write_text(GOOD.format(backend=b.address, name="three", port=port))
+    gw.signal(signal.SIGHUP)
+    gw.wait_log("reloaded")
+    assert get(url).headers["x-version"] == "three"
+
+
+def test_check_reports_every_mistake_with_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "upstreams:\n"
+        "  api:\n"
+        "    targets: [127.0.0.1:9]\n"
+        "    balancer: fastest\n"
+        "routes:\n"
+        "  - match: {path: /a}\n"
+        "    upstream: api\n"
+        "    policies: [{rate_limit: {limit: 0}}]\n"
+        "listeners:\n"
+        "  - address: 127.0.0.1:80800\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "pipework", "gateway", "--check", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert r.returncode == 1
+    lines = r.stderr.removeprefix("pipework: ").splitlines()
+    assert [line.split(":")[1] for line in lines] == ["4", "8", "10"], r.stderr
+    assert "unknown balancer 'fastest'" in lines[0]
+    assert "routes[0].policies[0].rate_limit" in lines[1]
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(GOOD.format(backend="127.0.0.1:9", name="x", port=free_port()))
+    r = subprocess.run(
+        [sys.executable, "-m", "pipework", "gateway", "--check", str(ok)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert (r.returncode, r.stdout.strip()) == (0, f"{ok}: ok (1 listeners)")
+
+
+CORPUS = sorted((Path(__file__).resolve().parents[1] / "gateway_corpus").glob("*.yaml"))
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CORPUS) >= 20
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_each_mistake_in_the_corpus_is_found(path: Path) -> None:
+    """Each file says on its first lines what the gateway must answer: ``# expect: LINE: text``."""
+    from pipework.apps import gateway
+    from pipework.core.script import ScriptError, run_declarations
+
+    wanted = [
+        line.removeprefix("# expect: ")
+        for line in path.read_text().splitlines()
+        if line.startswith("# expect: ")
+    ]
+    assert wanted, f"{path.name} says nothing it expects"
+    with pytest.raises(ScriptError) as err:
+        run_declarations(str(path), lambda: gateway.declare(str(path)))
+    got = str(err.value).splitlines()
+    assert len(got) == len(wanted), str(err.value)
+    for line, want in zip(got, wanted, strict=True):
+        number, _, text = want.partition(": ")
+        assert line.startswith(f"{path}:{number}: "), (line, want)
+        assert text in line, (line, want)
