@@ -162,6 +162,42 @@ def _networks(value: Any) -> IpSet:
     return IpSet([value] if isinstance(value, str) else value)
 
 
+class _ListFiles(Periodic):
+    """Re-reads an allow_ips step's list files when they change (a service: it runs while the
+    program serves). A file that cannot be read or has a bad line leaves the lists as they were,
+    with one error naming the file and the line; the next good version is taken."""
+
+    def __init__(self, every: float, files: list[str], build: Callable[[], Any], holder: list[Any]) -> None:
+        self.every = every
+        self.files = files
+        self.build = build
+        self.holder = holder
+        self.task_name = f"allow_ips {' '.join(files)}"
+        self.stamps = self._stamps()
+
+    def _stamps(self) -> list[tuple[int, int, int] | None]:
+        out: list[tuple[int, int, int] | None] = []
+        for path in self.files:
+            try:
+                st = os.stat(path)
+                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append(None)
+        return out
+
+    async def refresh(self) -> float:
+        stamps = self._stamps()
+        if stamps != self.stamps:
+            self.stamps = stamps
+            try:
+                self.holder[0] = self.build()
+            except (OSError, ValueError) as exc:
+                log.error("allow_ips: %s; keeping the lists in use", exc)
+            else:
+                log.info("allow_ips: reloaded %s", ", ".join(self.files))
+        return self.every
+
+
 def allow_ips(
     self: Builder,
     allow: Any = (),
@@ -169,16 +205,30 @@ def allow_ips(
     deny: Any = (),
     default: str = "deny",
     trusted_proxies: Any = (),
+    reload: float = 1.0,
 ) -> Builder:
     """Let a request through by its client's address: ``allow`` and ``deny`` are networks
     (``"10.0.0.0/8"``, ``"2001:db8::/32"``, addresses) or a file of them; the most specific
     network holding the address decides, deny winning a tie, else ``default`` (see
     :class:`~pipework.policy.cidr.AccessList`); others get 403. Behind ``trusted_proxies``, the
-    client is the address they put in X-Forwarded-For."""
-    rules = AccessList(_networks(allow), _networks(deny), default)  # type: ignore[arg-type]
-    trusted = _networks(trusted_proxies) if trusted_proxies else None
+    client is the address they put in X-Forwarded-For. Files (one network a line, ``#``
+    comments) are checked every ``reload`` seconds while the program serves and read again when
+    they change; a bad version keeps the lists in use, with an error naming the file and line
+    (``reload=0``: read once, at load)."""
+    if isinstance(reload, bool) or not isinstance(reload, int | float) or reload < 0:
+        raise ValueError(f"allow_ips(): reload must be seconds >= 0, not {reload!r}")
+
+    def build() -> tuple[AccessList, IpSet | None]:
+        rules = AccessList(_networks(allow), _networks(deny), default)  # type: ignore[arg-type]
+        return rules, (_networks(trusted_proxies) if trusted_proxies else None)
+
+    holder = [build()]
+    files = [v for v in (allow, deny, trusted_proxies) if isinstance(v, str) and os.path.isfile(v)]
+    if files and reload > 0:
+        service(_ListFiles(float(reload), files, build, holder))
 
     def check(head: RequestHead, ctx: Any) -> Answer | None:
+        rules, trusted = holder[0]
         client = _client(ctx, head, trusted)
         if rules.allows(client):
             return None

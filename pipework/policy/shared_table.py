@@ -119,6 +119,30 @@ class SharedTable:
         finally:
             fcntl.lockf(fd, fcntl.LOCK_UN, 1, b)
 
+    def peek(self, key: bytes) -> State | None:
+        """The key's state as stored (idle or not), or None; under the bucket's lock."""
+        h = key_hash(key)
+        b = h % self.buckets
+        base = _HEADER_SIZE + b * _BUCKET_SIZE
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, b)
+        try:
+            hashes = _HASHES.unpack_from(self.mm, base)
+            if h not in hashes:
+                return None
+            state: State = _STATE.unpack_from(self.mm, base + _HASHES.size + hashes.index(h) * _STATE.size)
+            return state
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, b)
+
+    def clear(self) -> None:
+        """Forget every key (the owner of a table restarted: what it held is gone)."""
+        size = len(self.mm) - _HEADER_SIZE
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 0, 0)  # the whole file: no update runs meanwhile
+        try:
+            self.mm[_HEADER_SIZE:] = bytes(size)
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 0, 0)
+
     def _victim(self, hashes: tuple[int, ...], base: int, horizon: float) -> int:
         """The slot a new key takes: empty, else idle, else least recently used (evicted)."""
         if 0 in hashes:
