@@ -323,3 +323,63 @@ def test_each_mistake_in_the_corpus_is_found(path: Path) -> None:
         number, _, text = want.partition(": ")
         assert line.startswith(f"{path}:{number}: "), (line, want)
         assert text in line, (line, want)
+
+
+@pytest.fixture(scope="module")
+def doc_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The files docs/gateway.md's examples name: certificates, an htpasswd file, a JWT key,
+    error pages."""
+    d = tmp_path_factory.mktemp("docs")
+    cert = [sys.executable, "-m", "pipework", "cert"]
+    subprocess.run([*cert, "ca", "--out", str(d / "ca")], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [*cert, "issue", "--ca", str(d / "ca"), "--out", str(d), "--basename", "site", "a.test"],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    (d / "internal-ca.pem").write_bytes((d / "ca" / "ca.pem").read_bytes())
+    subprocess.run([require("htpasswd"), "-cbB", str(d / "staff.htpasswd"), "ann", "pw"], check=True)
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (d / "jwt-public.pem").write_bytes(pem)
+    (d / "errors").mkdir()
+    for status in (502, 503):
+        (d / "errors" / f"{status}.html").write_text(f"<h1>{status}</h1>\n")
+    return d
+
+
+DOC_BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "gateway.md").read_text(), re.S)
+
+
+def test_the_docs_have_examples() -> None:
+    assert len(DOC_BLOCKS) >= 6
+
+
+@pytest.mark.parametrize("block", range(len(DOC_BLOCKS)))
+def test_each_example_in_the_docs_loads(doc_files: Path, block: int) -> None:
+    from pipework.apps import gateway
+    from pipework.core.script import run_declarations
+
+    path = doc_files / f"block{block}.yaml"
+    path.write_text(DOC_BLOCKS[block])
+    prog = run_declarations(str(path), lambda: gateway.declare(str(path)))
+    assert prog.listens
+
+
+def test_the_example_gateway_serves(pipework, tmp_path: Path, backends) -> None:
+    """examples/gateway.yaml, its backends' and listener's addresses changed to free ones."""
+    b1, b2 = backends(2)
+    port = free_port()
+    text = (ROOT / "examples" / "gateway.yaml").read_text()
+    text = text.replace("127.0.0.1:9001", b1.address).replace("127.0.0.1:9002", b2.address)
+    text = text.replace("address: 8080", f"address: 127.0.0.1:{port}")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(text)
+    start(pipework, config)
+    base = f"http://127.0.0.1:{port}"
+    assert {get(f"{base}/api/x").headers["x-backend"] for _ in range(4)} == {b1.name, b2.name}
+    assert get(f"{base}/healthz").text == "ok\n"
+    r = get(f"{base}/api/x", headers={"origin": "https://app.example.com"})
+    assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert r.headers["x-content-type-options"] == "nosniff"

@@ -10,6 +10,7 @@ mistake the file has; the gateway refuses the file if the list is not empty.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -59,7 +60,17 @@ class Problems:
 
 
 class _Loader(yaml.SafeLoader):
-    pass
+    """The safe loader, with YAML 1.2's booleans: only true and false (YAML 1.1 also reads yes,
+    no, on and off as booleans, which turns ``on: [timeout]`` into ``True: [timeout]``)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> Map:
