@@ -40,7 +40,7 @@ HTTP rules around them; it only drives them.
 from __future__ import annotations
 
 import zlib
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import brotli
 import zstandard
@@ -48,6 +48,7 @@ import zstandard
 from .http1.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
+    "DECODINGS",
     "DEFAULT_LEVELS",
     "DEFAULT_MAX_DECODED",
     "ENCODINGS",
@@ -297,6 +298,8 @@ class Decompressor:
         self.size = 0
         if encoding == "gzip":
             self._coder: _Inflate | _Unbrotli | _Sliced = _Inflate()
+        elif encoding == "deflate":
+            self._coder = _Inflate(None)
         elif encoding == "br":
             self._coder = _Unbrotli()
         else:
@@ -323,21 +326,36 @@ class Decompressor:
 
 
 class _Inflate:
-    """zlib with ``max_length``: never more output than the budget, the rest kept as its tail."""
+    """zlib with ``max_length``: never more output than the budget, the rest kept as its tail.
 
-    __slots__ = ("_z",)
+    ``wbits`` None is HTTP's ``deflate`` (RFC 9110 8.4.1.2: the zlib format of RFC 1950), told
+    from the raw deflate some clients send instead by its first two bytes (a zlib header is a
+    multiple of 31 with method 8), as browsers and curl do when they decode it.
+    """
 
-    def __init__(self) -> None:
-        self._z = zlib.decompressobj(_GZIP_WBITS)
+    __slots__ = ("_first", "_name", "_z")
+
+    def __init__(self, wbits: int | None = _GZIP_WBITS) -> None:
+        self._name = "gzip" if wbits == _GZIP_WBITS else "deflate"
+        self._z: Any = zlib.decompressobj(wbits) if wbits is not None else None
+        self._first = b""  # deflate: a first byte, kept until the second tells the format
 
     def decode(self, data: bytes, limit: int) -> bytes:
-        out = self._z.decompress(self._z.unconsumed_tail + data, limit)
-        if self._z.eof and self._z.unused_data:  # RFC 9112 says one gzip member per body here
-            raise zlib.error("bytes after the end of the gzip stream")
+        z = self._z
+        if z is None:
+            data = self._first + data
+            if len(data) < 2:
+                self._first = data
+                return b""
+            zlib_header = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            self._z = z = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+        out: bytes = z.decompress(z.unconsumed_tail + data, limit)
+        if z.eof and z.unused_data:  # RFC 9112 says one gzip member per body here
+            raise zlib.error(f"bytes after the end of the {self._name} stream")
         return out
 
     def done(self) -> bool:
-        return self._z.eof
+        return self._z is not None and bool(self._z.eof)
 
 
 class _Unbrotli:
@@ -392,13 +410,18 @@ class _Sliced:
         return bool(self._d.eof)
 
 
+#: the codings a request body may come in (deflate is decoded, never made: see ENCODINGS)
+DECODINGS: Final = ("gzip", "deflate", "br", "zstd")
+
+
 def decompressor(encoding: str, max_size: int = DEFAULT_MAX_DECODED) -> Decompressor:
-    """A new bounded decoder for a request's ``Content-Encoding`` (``gzip``/``x-gzip``, ``br``, ``zstd``).
+    """A new bounded decoder for a request's ``Content-Encoding`` (``gzip``/``x-gzip``,
+    ``deflate``, ``br``, ``zstd``).
 
     Raises ``RemoteProtocolError`` 415 for another coding (RFC 9110 15.5.16).
     """
     coding = encoding.strip().lower()
     coding = "gzip" if coding == "x-gzip" else coding
-    if coding not in _COMPRESSORS:
+    if coding not in DECODINGS:
         raise RemoteProtocolError(f"request body in an unsupported coding {encoding!r}", 415)
     return Decompressor(coding, max_size)

@@ -1,4 +1,5 @@
-"""``compress_http``: compress responses by the request's ``Accept-Encoding``, as they stream.
+"""``compress_http``: compress responses by the request's ``Accept-Encoding``, as they stream;
+``decompress_request``: inflate request bodies sent with a ``Content-Encoding``.
 
 Theory of operation: ``compress_http().to(layout)`` sits in the sub-pipeline ``demux_http`` makes
 per request, around what answers it (typically ``proxy``). It notes the request's
@@ -9,22 +10,39 @@ at least ``min_size`` bytes when its length is known), the head loses its ``Cont
 gains ``Content-Encoding`` and ``Vary: Accept-Encoding``, and each body chunk goes out
 compressed and flushed, so nothing is buffered beyond the compressor's window. Anything else
 passes untouched. Answers to HEAD, 1xx, 204, 206 and 304 are never compressed.
+
+``decompress_request`` sits before what forwards the request. A request whose
+``Content-Encoding`` names gzip, deflate, br or zstd (or a list of them, undone in reverse
+order) has its body inflated as it streams through bounded decoders
+(:func:`~pipework.codec.compress.decompressor`): the head loses ``Content-Encoding``,
+``Content-Length`` and the digests of the encoded content, and goes on ``chunked``. The head
+is held until the first decoded bytes (or the end of the body), so a body that is garbage from
+its first bytes is answered 400 before anything reaches the upstream. A body that inflates past
+``max_size`` is answered 413 (and one found bad later, 400): if the head has gone on by then,
+the upstream request is aborted first (``StreamEnd``). A coding not offered is answered 415
+with ``Accept-Encoding`` naming those that are (RFC 9110 15.5.16), or passed on untouched with
+``unknown="pass"``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from ..codec.compress import (
+    DECODINGS,
+    DEFAULT_MAX_DECODED,
     ENCODINGS,
     MIN_COMPRESS_SIZE,
     Compressor,
+    Decompressor,
     choose_encoding,
     compressor,
+    decompressor,
     should_compress,
 )
-from ..codec.http1 import RequestHead, ResponseHead
+from ..codec.http1 import RemoteProtocolError, RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
 from ..core.pipeline import Pipeline
 from ..core.subpipes import _One
@@ -141,3 +159,172 @@ def compress_http(
 
 
 register(compress_http=compress_http)
+
+
+log = logging.getLogger("pipework")
+
+#: request fields that describe the encoded body and go with its coding (RFC 9530 digests are of
+#: the content as sent: they no longer hold for the inflated body)
+_ENCODED_FIELDS = frozenset(
+    (b"content-encoding", b"content-length", b"transfer-encoding", b"content-md5", b"content-digest")
+) | {b"digest"}
+#: codings stacked on one body, at most (one is the rule; two is seen; more is an attack)
+MAX_CODINGS = 3
+_PASS, _HOLD, _FLOW, _REFUSED = range(4)
+_REFUSAL_TEXT = {400: b"bad request body\n", 413: b"request body too large\n"}
+
+
+class _DecompressCfg:
+    __slots__ = ("accept", "encodings", "max_size", "reject")
+
+    def __init__(self, encodings: tuple[str, ...], max_size: int, reject: bool) -> None:
+        self.encodings = encodings
+        self.max_size = max_size
+        self.reject = reject
+        self.accept = ", ".join(encodings).encode()
+
+
+class DecompressRequest(Filter):
+    """See the module docstring."""
+
+    __slots__ = ("coders", "held", "seen", "state")
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.state = _PASS
+        self.coders: list[Decompressor] = []
+        self.held: MessageStart | None = None
+        self.seen = False  # body bytes came
+
+    def process(self, evt: Event) -> None:
+        t = type(evt)
+        if t is MessageStart:
+            self.state = _PASS
+            head = evt.head  # type: ignore[attr-defined]
+            if isinstance(head, RequestHead):
+                self._start(evt, head)  # type: ignore[arg-type]
+                return
+        state = self.state
+        if state == _PASS:
+            self._out(evt)
+        elif state == _REFUSED:
+            return
+        elif t is Data:
+            self._data(evt.data)  # type: ignore[attr-defined]
+        elif t is MessageEnd:
+            self._end(evt)
+        else:  # StreamEnd: the client went away
+            if self.held is not None:
+                self.held = None
+            else:
+                self._out(evt)
+            self.state = _PASS
+
+    def _start(self, evt: MessageStart, head: RequestHead) -> None:
+        values = [v for k, v in head.raw_headers if k.lower() == b"content-encoding"]
+        if not values:
+            self._out(evt)
+            return
+        cfg: _DecompressCfg = self.cfg
+        codings = [c.strip().lower() for v in values for c in v.decode("latin-1").split(",")]
+        codings = ["gzip" if c == "x-gzip" else c for c in codings if c and c != "identity"]
+        unknown = [c for c in codings if c not in cfg.encodings]
+        if unknown or len(codings) > MAX_CODINGS:
+            if not cfg.reject:
+                self._out(evt)
+                return
+            what = f"coding {unknown[0]!r}" if unknown else f"{len(codings)} codings"
+            self._refuse(415, f"request body in an unsupported {what}", [(b"accept-encoding", cfg.accept)])
+            return
+        if not codings:  # only identity
+            self._out(evt)
+            return
+        # undone in the reverse order they were applied (RFC 9110 8.4)
+        self.coders = [decompressor(c, cfg.max_size) for c in reversed(codings)]
+        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _ENCODED_FIELDS]
+        fields.append((b"transfer-encoding", b"chunked"))
+        head.replace_fields(fields)
+        self.held = evt
+        self.seen = False
+        self.state = _HOLD
+
+    def _decode(self, data: bytes) -> bytes:
+        for coder in self.coders:
+            if not data:
+                break
+            data = coder.feed(data)
+        return data
+
+    def _data(self, data: bytes) -> None:
+        if not data:
+            return
+        self.seen = True
+        try:
+            out = self._decode(data)
+        except RemoteProtocolError as exc:
+            self._refuse(exc.status, str(exc))
+            return
+        if out:
+            self._release()
+            self._out(Data(out))
+
+    def _end(self, evt: Event) -> None:
+        if self.seen:
+            try:
+                for coder in self.coders:
+                    coder.finish()
+            except RemoteProtocolError as exc:
+                self._refuse(exc.status, str(exc))
+                return
+        self._release()
+        self.coders = []
+        self.state = _PASS
+        self._out(evt)
+
+    def _release(self) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.state = _FLOW
+            self._out(held)
+
+    def _refuse(self, status: int, reason: str, fields: list[tuple[bytes, bytes]] | None = None) -> None:
+        ctx = self.pipeline.context
+        log.warning("%r: decompress_request: %s (answered %d)", ctx, reason, status)
+        if self.state == _FLOW:
+            self._out(StreamEnd("BadRequestBody"))  # the upstream request goes no further
+        self.held = None
+        self.coders = []
+        self.state = _REFUSED
+        fields = [(b"content-type", b"text/plain"), *(fields or [])]
+        out = self.pipeline.output  # past the steps after this one, as a gate answers
+        out(MessageStart(ResponseHead(status, "", "1.1", fields)))
+        out(Data(_REFUSAL_TEXT.get(status, b"unsupported content coding\n")))
+        out(MessageEnd())
+
+
+def decompress_request(
+    self: Builder,
+    *,
+    max_size: int = DEFAULT_MAX_DECODED,
+    encodings: Sequence[str] = DECODINGS,
+    unknown: str = "reject",
+) -> Builder:
+    """Inflate request bodies sent with ``Content-Encoding`` gzip, deflate, br or zstd (those of
+    ``encodings``) as they stream, to at most ``max_size`` bytes (413 past it; 400 for a body
+    that is not what its coding says); the request goes on without ``Content-Encoding`` and
+    ``Content-Length``, chunked. Another coding: 415 with ``Accept-Encoding`` (``unknown=
+    "reject"``) or passed on as it is (``unknown="pass"``). See the module docstring; use it
+    under ``demux_http``, before ``proxy``."""
+    bad = [e for e in encodings if e not in DECODINGS]
+    if bad:
+        raise ValueError(f"decompress_request(): unknown encoding {bad[0]!r}; known: {', '.join(DECODINGS)}")
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+        raise ValueError(f"decompress_request(): max_size must be a number of bytes >= 1, not {max_size!r}")
+    if unknown not in ("reject", "pass"):
+        raise ValueError(f"decompress_request(): unknown is 'reject' or 'pass', not {unknown!r}")
+    cfg = _DecompressCfg(tuple(dict.fromkeys(encodings)), max_size, unknown == "reject")
+    return self.add("decompress_request", DecompressRequest, cfg)
+
+
+register(decompress_request=decompress_request)
