@@ -1,1 +1,739 @@
-"""cache filters (being written)."""
+"""``cache_http``: a shared HTTP cache (RFC 9111) in front of what serves or forwards requests.
+
+Theory of operation: ``cache_http(cache).to(layout)`` sits in the sub-pipeline ``demux_http``
+makes per request. At the request head it looks the request up in the :class:`HttpCache`'s store
+(the rules are in :mod:`pipework.policy.http_cache`) and either answers from it at once, or
+sends the request into a sub-pipeline of ``layout`` (typically a ``proxy``):
+
+- **HIT**: a fresh stored response is written with its ``Age``, ``X-Cache: HIT`` and
+  ``Cache-Status`` fields (a 304 if the client's own ``If-None-Match``/``If-Modified-Since``
+  matches). Straight under ``demux_http`` it goes out as one encoded ``bytes`` object, kept on
+  the entry while its ``Age`` does not change, as ``serve_files`` does; nothing is parsed again.
+- **STALE**: a stale response the client allows (``max-stale``), or one within its
+  ``stale-while-revalidate`` window, which is then refreshed in the background (one refresh at a
+  time per entry, in a pipeline of its own that outlives the request).
+- **MISS**, **EXPIRED**, **REVALIDATED**: the request goes on (without the client's own
+  conditional fields, so that the answer is a whole one worth storing; a stale entry with an
+  ``ETag``/``Last-Modified`` is asked about with ``If-None-Match``/``If-Modified-Since``). The
+  response streams to the client as it comes while a copy of its body is kept, at most
+  ``max_object`` bytes (past it the copy is dropped and the rest streams on); at its end it is
+  stored. A 304 freshens the stored entry (RFC 9111 4.3.4) and the client gets the stored
+  response. An upstream error in place of a revalidation is answered with the stale entry when
+  ``stale-if-error`` allows.
+- **BYPASS**: requests the cache cannot answer (other methods, bodies, ``Range``, upgrades,
+  ``Cache-Control: no-store``) pass through untouched but for the status field; a successful
+  unsafe method (POST, PUT, DELETE...) drops what is stored for its URL (RFC 9111 4.4).
+
+Request coalescing: while a fetch for a key is under way, other misses for it wait (at most
+``lock_timeout`` seconds, then they go on their own, as nginx's ``proxy_cache_lock``). When the
+fetch ends, they look again: they are answered from the new entry, or, if the response was not
+stored, go upstream themselves; if the first client went away, one of them fetches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from functools import partial
+from typing import Any
+
+from ..codec.http1 import RequestHead, ResponseHead, header_block, status_line
+from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
+from ..core.pipeline import Layout, Pipeline
+from ..core.subpipes import _One
+from ..net.loop import running_loop
+from ..policy.http_cache import (
+    FRESH,
+    NO_DIRECTIVES,
+    STALE,
+    UPDATE,
+    CacheControl,
+    CacheStats,
+    CacheStore,
+    Entry,
+    Key,
+    RawHeaders,
+    decide,
+    not_modified,
+    split_url,
+    storable,
+)
+from .http import DemuxHTTP, RawResponse
+
+log = logging.getLogger("pipework")
+
+#: every cache made (weakly), for the admin API and the metrics
+LIVE: weakref.WeakSet[HttpCache] = weakref.WeakSet()
+#: requests that may wait for one fetch; past it they go upstream on their own (the queue's bound)
+MAX_WAITERS = 1024
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_OBJECT = 4 * 1024 * 1024
+
+#: request fields looked at, by length (one test for the others): host, range, pragma, upgrade,
+#: cache-control/authorization/if-none-match, content-length, transfer-encoding/if-modified-since
+_NOTED_LENGTHS = frozenset((4, 5, 6, 7, 13, 14, 17))
+#: the client's conditional fields, not sent on by a cache that wants whole answers to store
+_CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since"))
+_SAFE = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+_PRAGMA_NO_CACHE = CacheControl()
+_PRAGMA_NO_CACHE.no_cache = True
+#: the fields a 304 from the cache carries (RFC 9110 15.4.5)
+_IN_304 = frozenset(
+    (b"cache-control", b"content-location", b"date", b"etag", b"expires", b"vary", b"last-modified")
+)
+
+# what the X-Cache field says (nginx's $upstream_cache_status words)
+HIT = b"HIT"
+MISS = b"MISS"
+EXPIRED = b"EXPIRED"  # it was stale and is fetched again
+REVALIDATED = b"REVALIDATED"  # it was stale and the upstream said 304
+STALE_ = b"STALE"  # served stale (stale-while-revalidate, max-stale, stale-if-error)
+BYPASS = b"BYPASS"
+
+
+class HttpCache:
+    """A shared HTTP cache: its store, its settings and its statistics. Make one in the script
+    and give it to one or more ``cache_http`` steps.
+
+    ``max_size``: bytes the stored responses may take in all (bodies and fields; least recently
+    used ones go first); ``max_object``: the largest response stored (larger ones stream through);
+    ``lock_timeout``: seconds a request waits for another's fetch of the same URL before going
+    on its own; ``refresh_timeout``: seconds a background refresh may take; ``heuristic``: the
+    fraction of the time since ``Last-Modified`` a response without explicit freshness stays
+    fresh (0, the default, as nginx: none); ``x_cache``: add ``X-Cache`` (HIT, MISS...) beside
+    ``Cache-Status``; ``name``: the cache's name in ``Cache-Status`` and the admin API.
+
+    Statistics: ``hits``, ``stale``, ``misses``, ``revalidated``, ``bypasses``, ``coalesced``,
+    ``stores``, ``evictions``, ``purged``, ``size`` (bytes stored), ``entries`` (see
+    :class:`~pipework.policy.http_cache.CacheStats`).
+    """
+
+    def __init__(
+        self,
+        max_size: int = DEFAULT_MAX_SIZE,
+        *,
+        max_object: int = DEFAULT_MAX_OBJECT,
+        lock_timeout: float = 5.0,
+        refresh_timeout: float = 30.0,
+        heuristic: float = 0.0,
+        x_cache: bool = True,
+        name: str = "pipework",
+    ) -> None:
+        for what, value in (("max_size", max_size), ("max_object", max_object)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"HttpCache(): {what} must be a number of bytes > 0, not {value!r}")
+        if max_object > max_size:
+            raise ValueError(f"HttpCache(): max_object ({max_object}) is larger than max_size ({max_size})")
+        for what, t in (("lock_timeout", lock_timeout), ("refresh_timeout", refresh_timeout)):
+            if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
+                raise ValueError(f"HttpCache(): {what} must be seconds > 0, not {t!r}")
+        if isinstance(heuristic, bool) or not isinstance(heuristic, int | float) or not 0 <= heuristic <= 1:
+            raise ValueError(f"HttpCache(): heuristic must be a fraction from 0 to 1, not {heuristic!r}")
+        if not name or any(c in name for c in ' ;,="\r\n'):
+            raise ValueError(f"HttpCache(): name {name!r} must be a token (no spaces, ; , = or quotes)")
+        self.name = name
+        self.store = CacheStore(max_size, max_object)
+        self.lock_timeout = float(lock_timeout)
+        self.refresh_timeout = float(refresh_timeout)
+        self.heuristic = float(heuristic)
+        self.x_cache = x_cache
+        #: fetches under way, by (host, target, Vary values): the ones others may wait for
+        self.inflight: dict[tuple[str, str, tuple[bytes, ...]], _Fetch] = {}
+        self._id = name.encode()
+        LIVE.add(self)
+
+    # -- statistics -----------------------------------------------------------------------------------
+    @property
+    def stats(self) -> CacheStats:
+        return self.store.stats
+
+    @property
+    def hits(self) -> int:
+        return self.store.stats.hits
+
+    @property
+    def stale(self) -> int:
+        return self.store.stats.stale
+
+    @property
+    def misses(self) -> int:
+        return self.store.stats.misses
+
+    @property
+    def revalidated(self) -> int:
+        return self.store.stats.revalidated
+
+    @property
+    def bypasses(self) -> int:
+        return self.store.stats.bypasses
+
+    @property
+    def coalesced(self) -> int:
+        return self.store.stats.coalesced
+
+    @property
+    def stores(self) -> int:
+        return self.store.stats.stores
+
+    @property
+    def evictions(self) -> int:
+        return self.store.stats.evictions
+
+    @property
+    def purged(self) -> int:
+        return self.store.stats.purged
+
+    @property
+    def size(self) -> int:
+        """Bytes the stored responses take (as counted against ``max_size``)."""
+        return self.store.size
+
+    @property
+    def entries(self) -> int:
+        return len(self.store)
+
+    def statistics(self) -> dict[str, int]:
+        """Every counter, with ``bytes``, ``entries`` and ``max_size``."""
+        return {
+            **self.store.stats.as_dict(),
+            "bytes": self.store.size,
+            "entries": len(self.store),
+            "max_size": self.store.max_size,
+        }
+
+    # -- purging --------------------------------------------------------------------------------------
+    def purge(self, url: str) -> int:
+        """Drop what is stored for ``url``: a path with its query (``/a?b=1``, on every host) or a
+        host and path (``example.com/a``, ``http://example.com/a``); how many responses went."""
+        return self.store.purge(url)
+
+    def purge_prefix(self, prefix: str) -> int:
+        """Drop what is stored for every URL starting with ``prefix`` (``/img/``, on every host,
+        or ``example.com/img/``); ``""`` drops everything."""
+        return self.store.purge(prefix, prefix=True)
+
+    def clear(self) -> int:
+        """Drop everything stored."""
+        return self.store.clear()
+
+    # -- what the filter uses -------------------------------------------------------------------------
+    def status_fields(self, label: bytes, detail: bytes) -> RawHeaders:
+        """``X-Cache`` (if asked for) and ``Cache-Status`` (RFC 9211) for an answer."""
+        out = [(b"cache-status", self._id + detail)]
+        if self.x_cache:
+            out.append((b"x-cache", label))
+        return out
+
+    def refresh(self, entry: Entry, head: RequestHead, layout: Layout, ctx: Context) -> None:
+        """Refresh ``entry`` in the background (stale-while-revalidate), unless a fetch of it is
+        under way: a conditional GET into a pipeline of ``layout`` with a context of its own."""
+        fkey = (entry.key[0], entry.key[1], entry.vkey)
+        if fkey in self.inflight:
+            return
+        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _CONDITIONAL]
+        ask = RequestHead("GET", head.target, "1.1", fields + entry.validators)
+        f = _Fetch(self, fkey, entry.key, entry if entry.validators else None, ask, NO_DIRECTIVES, None)
+        self.inflight[fkey] = f
+        f.timer = running_loop().call_later(self.refresh_timeout, f.abort)
+        f.start(layout, Context(inbound=ctx.inbound))
+
+    def __repr__(self) -> str:
+        return f"<HttpCache {self.name} {len(self.store)} entries, {self.store.size} bytes>"
+
+
+class _Fetch:
+    """One request sent on for the cache: its response streams to the client that made it (if
+    any), is stored when it may be, and wakes the requests waiting for it."""
+
+    __slots__ = (
+        "cache",
+        "cand",
+        "client",
+        "done",
+        "entry",
+        "fkey",
+        "head",
+        "key",
+        "parts",
+        "req",
+        "req_fields",
+        "request_time",
+        "size",
+        "storing",
+        "sub",
+        "swallow",
+        "timer",
+        "waiters",
+    )
+
+    def __init__(
+        self,
+        cache: HttpCache,
+        fkey: tuple[str, str, tuple[bytes, ...]],
+        key: Key,
+        entry: Entry | None,
+        head: RequestHead,
+        req: CacheControl,
+        client: CacheHTTP | None,
+    ) -> None:
+        self.cache = cache
+        self.fkey = fkey
+        self.key = key
+        self.entry = entry  # the stale entry being revalidated
+        self.head = head
+        self.req = req
+        self.req_fields = list(head.raw_headers)  # before the layout changes them (Vary values)
+        self.client = client
+        self.waiters: list[CacheHTTP] = []
+        self.sub: Pipeline | None = None
+        self.cand: Entry | None = None  # the entry being made of the response
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.storing = False
+        self.swallow = False  # the response is not the client's (a 304 answered from the store)
+        self.done = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.request_time = 0.0
+
+    def start(self, layout: Layout, ctx: Context) -> None:
+        self.request_time = time.time()
+        sub = self.sub = layout.spawn(ctx, self._on_event)
+        sub.start()
+        sub.input(MessageStart(self.head))
+        sub.input(MessageEnd())  # the request has no body (others are never fetched for the cache)
+
+    def _on_event(self, evt: Event) -> None:
+        if self.done:
+            return
+        t = type(evt)
+        if t is Data:
+            if self.storing:
+                data: bytes = evt.data  # type: ignore[attr-defined]
+                self.parts.append(data)
+                self.size += len(data)
+                if self.size > self.cache.store.max_object:
+                    self._give_up()
+            if not self.swallow and self.client is not None:
+                self.client._out(evt)
+        elif t is MessageStart:
+            self._on_head(evt.head)  # type: ignore[attr-defined]
+        elif t is MessageEnd:
+            self._on_end(evt)
+        elif t is StreamEnd:
+            self._on_fail(evt)  # type: ignore[arg-type]
+
+    def _on_head(self, head: Any) -> None:
+        cache = self.cache
+        client = self.client
+        now = time.time()
+        if not isinstance(head, ResponseHead):  # an encoded answer (serve_files): not stored
+            self._release()
+            if client is not None:
+                client._out(MessageStart(head))
+            return
+        entry = self.entry
+        status = head.status
+        if entry is not None and status == 304:
+            entry.freshen(head.raw_headers, self.request_time, now, cache.heuristic)
+            cache.store.put(entry)  # its size changed (and it may have been dropped meanwhile)
+            cache.store.stats.stores -= 1  # a freshened entry is not a new one
+            cache.store.stats.revalidated += client is not None
+            self.swallow = True
+            self._release()
+            if client is not None:
+                client._serve(entry, REVALIDATED, b"; fwd=stale; fwd-status=304", now)
+            return
+        if entry is not None and status >= 500 and client is not None and entry.stale_if_error(now, self.req):
+            self.swallow = True
+            self._release()
+            cache.store.stats.stale += 1
+            client._serve(entry, STALE_, b"; fwd=stale; fwd-status=%d" % status, now)
+            return
+        raw = head.raw_headers
+        cand = Entry.from_response(
+            self.key, status, head.reason, raw, b"", self.request_time, now, self.req_fields, cache.heuristic
+        )
+        explicit = set_cookie = False
+        length = head.length
+        for k, _ in raw:
+            n = k.lower()
+            if n == b"expires":
+                explicit = True
+            elif n == b"set-cookie":
+                set_cookie = True
+        for k, v in raw if length is None else ():
+            if k.lower() == b"content-length":
+                length = v
+        why = storable(
+            status,
+            self.req,
+            cand.cc,
+            authorization=any(k.lower() == b"authorization" for k, _ in self.req_fields),
+            set_cookie=set_cookie,
+            vary=cand.vary,
+            explicit=explicit,
+            validator=cand.etag is not None or cand.last_modified is not None,
+            lifetime=cand.lifetime,
+        )
+        if why is None and length is not None and length.isdigit() and int(length) > cache.store.max_object:
+            why = "size"
+        if why is None:
+            self.storing = True
+            self.cand = cand
+        else:
+            self._release()
+            if entry is not None:
+                cache.store.remove(self.key)  # what replaced it may not be stored: it goes
+        if client is not None:
+            detail = b"; fwd=uri-miss" if entry is None else b"; fwd=stale; fwd-status=%d" % status
+            head.raw_headers = raw + cache.status_fields(
+                MISS if entry is None else EXPIRED, detail + (b"; stored" if why is None else b"")
+            )
+            client._out(MessageStart(head))
+
+    def _on_end(self, evt: Event) -> None:
+        cand = self.cand
+        if self.storing and cand is not None:
+            body = b"".join(self.parts)
+            cand.body = body
+            cand.size += len(body)
+            self.cache.store.put(cand)
+        self._finish()
+        if not self.swallow and self.client is not None:
+            self.client._out(evt)
+
+    def _on_fail(self, evt: StreamEnd) -> None:
+        client = self.client
+        entry = self.entry
+        now = time.time()
+        storing = self.storing
+        self._finish()
+        if client is None or self.swallow:
+            return
+        if entry is not None and self.cand is None and not storing and entry.stale_if_error(now, self.req):
+            self.cache.store.stats.stale += 1
+            client._serve(entry, STALE_, b"; fwd=stale; fwd-status=502", now)
+        else:
+            client._out(evt)
+
+    def _give_up(self) -> None:
+        """The body passed ``max_object``: it streams on, not kept."""
+        self.storing = False
+        self.parts = []
+        self._release()
+
+    def _release(self) -> None:
+        """No new request waits for this fetch; the waiting ones look again."""
+        cache = self.cache
+        if cache.inflight.get(self.fkey) is self:
+            del cache.inflight[self.fkey]
+        waiters, self.waiters = self.waiters, []
+        if waiters:
+            loop = running_loop()
+            for w in waiters:
+                loop.call_soon(w._wake)
+
+    def _finish(self) -> None:
+        self.done = True
+        self.storing = False
+        self.parts = []
+        self._release()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        sub, self.sub = self.sub, None
+        if sub is not None:
+            sub.close()
+
+    def abort(self) -> None:
+        """Stop it (its client went away, or a background refresh took too long)."""
+        if not self.done:
+            if self.client is None:
+                log.warning("cache_http: the background refresh of %s%s took too long", *self.key)
+            self.client = None
+            self._finish()
+
+
+class _CacheCfg(_One):
+    __slots__ = ("cache",)
+
+    def __init__(self, cache: HttpCache) -> None:
+        super().__init__(None)
+        self.cache = cache
+
+
+def _straight_to_demux(out: Any) -> bool:
+    """Whether a filter's output is ``demux_http``'s own (it takes whole encoded answers)."""
+    return isinstance(out, partial) and getattr(out.func, "__func__", None) is DemuxHTTP._on_answer
+
+
+class CacheHTTP(Filter):
+    """See the module docstring: one instance per request."""
+
+    __slots__ = (
+        "cond",
+        "fetch",
+        "head",
+        "invalidate",
+        "key",
+        "label",
+        "no_wait",
+        "raw",
+        "req",
+        "sub",
+        "timer",
+        "waiting",
+    )
+
+    def __init__(self, cfg: Any = None) -> None:
+        super().__init__(cfg)
+        self.head: RequestHead | None = None
+        self.sub: Pipeline | None = None  # a request passed through
+        self.fetch: _Fetch | None = None  # the fetch this request leads
+        self.waiting: _Fetch | None = None  # the fetch this request waits for
+        self.timer: asyncio.TimerHandle | None = None
+        self.req: CacheControl = NO_DIRECTIVES
+        self.key: Key = ("", "")
+        self.cond: tuple[bytes | None, bytes | None] = (None, None)
+        self.no_wait = False
+        self.raw: bool | None = None
+        self.label = b""
+        self.invalidate = False
+
+    def process(self, evt: Event) -> None:
+        sub = self.sub
+        if sub is not None:
+            sub.input(evt)
+        elif self.head is None and type(evt) is MessageStart:
+            head = evt.head
+            if isinstance(head, RequestHead):
+                self._begin(head)
+            else:
+                self._pass(evt, b"")
+        # the rest of a request the cache handles is its MessageEnd: such requests have no body
+
+    def _begin(self, head: RequestHead) -> None:
+        self.head = head
+        cc: list[bytes] = []
+        host = b""
+        pragma = bypass = False
+        inm = ims = None
+        for k, v in head.raw_headers:
+            if len(k) not in _NOTED_LENGTHS:
+                continue
+            n = k.lower()
+            if n == b"host":
+                host = v
+            elif n == b"cache-control":
+                cc.append(v)
+            elif n == b"if-none-match":
+                inm = v
+            elif n == b"if-modified-since":
+                ims = v
+            elif n == b"pragma":
+                pragma = pragma or b"no-cache" in v.lower()
+            elif n in (b"range", b"upgrade", b"content-length", b"transfer-encoding"):
+                bypass = bypass or n != b"content-length" or v.strip() != b"0"
+        self.key = (host.decode("latin-1").lower(), head.target)
+        method = head.method
+        if method != "GET" and method != "HEAD":
+            self.invalidate = method not in _SAFE
+            self._pass(MessageStart(head), b"")
+            return
+        req = self.req = CacheControl.parse(cc) if cc else _PRAGMA_NO_CACHE if pragma else NO_DIRECTIVES
+        if bypass or req.no_store:
+            self.cfg.cache.store.stats.bypasses += 1
+            self._pass(MessageStart(head), BYPASS)
+            return
+        self.cond = (inm, ims)
+        self._decide()
+
+    def _decide(self) -> None:
+        cache: HttpCache = self.cfg.cache
+        store = cache.store
+        head = self.head
+        assert head is not None
+        now = time.time()
+        entry = store.get(self.key, head.raw_headers)
+        if entry is not None:
+            state = decide(entry, self.req, now)
+            if state is FRESH:
+                store.stats.hits += 1
+                self._serve(entry, HIT, b"", now)
+                return
+            if state is STALE or state is UPDATE:
+                store.stats.stale += 1
+                self._serve(entry, STALE_, b"", now)
+                if state is UPDATE:
+                    cache.refresh(entry, head, self.cfg.layout, self.pipeline.context)
+                return
+        if self.req.only_if_cached:  # RFC 9111 5.2.1.7
+            self._out(MessageStart(ResponseHead(504, "", "1.1", [(b"content-type", b"text/plain")])))
+            self._out(Data(b"not in the cache (only-if-cached)\n"))
+            self._out(MessageEnd())
+            return
+        store.stats.misses += 1
+        if head.method == "HEAD":  # answered from a stored GET, never stored itself
+            self._pass(MessageStart(head), MISS)
+            return
+        fkey = (self.key[0], self.key[1], store.secondary(self.key, head.raw_headers) or ())
+        other = cache.inflight.get(fkey)
+        if other is not None and not self.no_wait and len(other.waiters) < MAX_WAITERS:
+            store.stats.misses -= 1  # counted when it is answered
+            store.stats.coalesced += 1
+            other.waiters.append(self)
+            self.waiting = other
+            self.timer = running_loop().call_later(cache.lock_timeout, self._waited_too_long)
+            return
+        validating = entry if entry is not None and entry.validators else None
+        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _CONDITIONAL]
+        if validating is not None:
+            fields += validating.validators
+        head.replace_fields(fields)
+        f = self.fetch = _Fetch(cache, fkey, self.key, validating, head, self.req, self)
+        if fkey not in cache.inflight:
+            cache.inflight[fkey] = f
+        f.start(self.cfg.layout, self.pipeline.context)
+
+    def _waited_too_long(self) -> None:
+        self.timer = None
+        f = self.waiting
+        if f is not None and self in f.waiters:
+            f.waiters.remove(self)
+        self._wake()
+
+    def _wake(self) -> None:
+        """The fetch this request waited for ended (or it waited too long): look again, and
+        fetch on its own if the answer is not in the store."""
+        if self.pipeline.closed or self.waiting is None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.waiting = None
+        self.no_wait = True
+        try:
+            self._decide()
+        except Exception as exc:  # this request's failure, not the one that woke it
+            self.pipeline.context.fail(exc)
+
+    def _serve(self, entry: Entry, label: bytes, detail: bytes, now: float) -> None:
+        """Answer from ``entry``: its fields and body with ``Age`` and the status fields."""
+        head = self.head
+        assert head is not None
+        age = int(entry.age(now))
+        if not detail:
+            detail = b"; hit; ttl=%d" % (int(entry.lifetime) - age)
+        inm, ims = self.cond
+        nm = (inm is not None or ims is not None) and not_modified(entry, inm, ims)
+        head_only = head.method == "HEAD"
+        if self.raw is None:
+            self.raw = _straight_to_demux(self._out)
+        if self.raw:
+            data = self._encoded(entry, label, detail, age, head.keep_alive, head_only, nm)
+            self._out(MessageStart(RawResponse(data)))
+        else:
+            cache: HttpCache = self.cfg.cache
+            fields = [(k, v) for k, v in entry.fields if k.lower() in _IN_304] if nm else list(entry.fields)
+            fields.append((b"age", b"%d" % age))
+            fields += cache.status_fields(label, detail)
+            if head_only and not nm:
+                fields.append((b"content-length", b"%d" % len(entry.body)))
+            self._out(MessageStart(ResponseHead(304 if nm else entry.status, "" if nm else entry.reason,
+                                                "1.1", fields)))  # fmt: skip
+            if entry.body and not head_only and not nm:
+                self._out(Data(entry.body))
+        self._out(MessageEnd())
+
+    def _encoded(
+        self, entry: Entry, label: bytes, detail: bytes, age: int, keep: bool, head_only: bool, nm: bool
+    ) -> bytes:
+        """The whole answer as bytes; a plain hit is kept on the entry while its Age holds."""
+        common = label is HIT and keep and not head_only and not nm
+        if common and entry.memo_stamp == age:
+            return entry.memo
+        cache: HttpCache = self.cfg.cache
+        extra = header_block([(b"age", b"%d" % age), *cache.status_fields(label, detail)])
+        end = b"\r\n" if keep else b"connection: close\r\n\r\n"
+        if nm:
+            fields = [(k, v) for k, v in entry.fields if k.lower() in _IN_304]
+            return status_line(304) + header_block(fields) + extra + end
+        prefix = entry.prefix
+        if not prefix:
+            prefix = entry.prefix = status_line(entry.status, entry.reason or None) + header_block(
+                entry.fields
+            )
+        if entry.status in (204, 304):
+            return prefix + extra + end
+        data = prefix + extra + b"content-length: %d\r\n" % len(entry.body) + end
+        if head_only:
+            return data
+        data += entry.body
+        if common:
+            entry.memo, entry.memo_stamp = data, age
+        return data
+
+    def _pass(self, evt: Event, label: bytes) -> None:
+        """Send the request on untouched; the answer gets ``label`` (or invalidates the URL)."""
+        self.label = label
+        out = self._passed if label or self.invalidate else self._out
+        sub = self.sub = self.cfg.layout.spawn(self.pipeline.context, out)
+        sub.start()
+        sub.input(evt)
+
+    def _passed(self, evt: Event) -> None:
+        if type(evt) is MessageStart and isinstance(evt.head, ResponseHead):
+            head: ResponseHead = evt.head
+            cache: HttpCache = self.cfg.cache
+            if self.invalidate and head.status < 400:
+                self._invalidate(cache, head)
+            if self.label:
+                detail = b"; fwd=bypass" if self.label is BYPASS else b"; fwd=uri-miss"
+                head.raw_headers = head.raw_headers + cache.status_fields(self.label, detail)
+        self._out(evt)
+
+    def _invalidate(self, cache: HttpCache, head: ResponseHead) -> None:
+        """An unsafe method succeeded: drop what is stored for its URL and for the URLs in its
+        ``Location`` and ``Content-Location`` on the same host (RFC 9111 4.4)."""
+        store = cache.store
+        store.remove(self.key)
+        for k, v in head.raw_headers:
+            if k.lower() in (b"location", b"content-location"):
+                host, target = split_url(v.decode("latin-1"))
+                if host is None or host == self.key[0]:
+                    store.remove((self.key[0], target))
+
+    def close(self) -> None:
+        if self.sub is not None:
+            self.sub.close()
+            self.sub = None
+        f = self.fetch
+        if f is not None and not f.done:
+            f.abort()
+        w = self.waiting
+        if w is not None:
+            self.waiting = None
+            if self in w.waiters:
+                w.waiters.remove(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def cache_http(self: Builder, cache: HttpCache | None = None, **options: Any) -> Builder:
+    """Answer requests from ``cache`` (a :class:`HttpCache`, shared by the steps given it; or
+    one of this step's own made with ``options``: ``max_size=``, ``max_object=``...), and send
+    the others to the sub-pipeline (``.to(layout)``), storing what may be stored (RFC 9111; see
+    the module docstring). Use it under ``demux_http``, in front of a ``proxy``."""
+    if cache is None:
+        cache = HttpCache(**options)
+    elif options:
+        raise TypeError("cache_http(): give an HttpCache or its options, not both")
+    elif not isinstance(cache, HttpCache):
+        raise TypeError(f"cache_http(): expected an HttpCache, not {type(cache).__name__}")
+    return self.add("cache_http", CacheHTTP, _CacheCfg(cache), 1)
+
+
+register(cache_http=cache_http)
