@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -383,3 +384,31 @@ def test_the_example_gateway_serves(pipework, tmp_path: Path, backends) -> None:
     r = get(f"{base}/api/x", headers={"origin": "https://app.example.com"})
     assert r.headers["access-control-allow-origin"] == "https://app.example.com"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_connections_per_client_address(pipework, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+routes:
+  - respond: {{body: "hi\\n"}}
+listeners:
+  - address: 127.0.0.1:{port}
+    limit_connections: {{per_ip: 2, status: 503}}
+""")
+    start(pipework, config)
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    try:
+        for s in held:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as third:
+            third.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert third.recv(4096).startswith(b"HTTP/1.1 503")
+    finally:
+        for s in held:
+            s.close()
+    deadline = time.monotonic() + 5
+    while get(f"http://127.0.0.1:{port}/").status_code != 200:  # the count goes down as they close
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

@@ -41,6 +41,7 @@ LISTENER = (
     "address",
     "name",
     "tls",
+    "limit_connections",
     "access_log",
     "policies",
     "routes",
@@ -779,20 +780,46 @@ class Gateway:
         if "header_timeout" in m:
             demux["header_timeout"] = _number(m["header_timeout"], "float")
         inner = chain(policies, lambda p: p.route(router))
-        http = self.call(pw.pipeline, {}, m, where, lambda p: p.demux_http(**demux).to(inner))
-        if http is None:
-            return
-        layout = http
+        front: LayoutFn = lambda p: p.demux_http(**demux).to(inner)  # noqa: E731
         if "tls" in m:
-            layout = self.tls(m["tls"], m.line_of("tls"), f"{where}.tls", http)
-            if layout is None:
+            http = self.call(pw.pipeline, {}, m, where, front)
+            tls = self.tls(m["tls"], m.line_of("tls"), f"{where}.tls", http) if http is not None else None
+            if tls is None:
                 return
+            front = tls
+        if "limit_connections" in m:
+            limit = self.connection_limit(m["limit_connections"], m.line_of("limit_connections"), where)
+            if limit is None:
+                return
+            served = front
+            front = lambda p: served(p.limit_connections(**limit))  # noqa: E731
+        layout = self.call(pw.pipeline, {}, m, where, front)
+        if layout is None:
+            return
         opts = {
             k: _number(m[k], "float") for k in ("idle_timeout", "read_timeout", "max_connections") if k in m
         }
         self.call(pw.listen, opts, m, where, m["address"], layout)
 
-    def tls(self, value: Any, line: int, where: str, http: pw.Layout) -> pw.Layout | None:
+    def connection_limit(self, value: Any, line: int, where: str) -> dict[str, Any] | None:
+        """``limit_connections``: a number of connections per client address, or the options of
+        ``limit_connections`` (``per_ip``, ``status``)."""
+        where = f"{where}.limit_connections"
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Map(per_ip=value)
+            value.line, value.lines = line, {"per_ip": line}
+        m = self.mapping(value, line, where)
+        if m is None:
+            return None
+        args = self.options(pw.Builder.limit_connections, m, where, skip=1)  # type: ignore[attr-defined]
+        if (
+            args is None
+            or self.call(pw.pipeline, {}, m, where, lambda p: p.limit_connections(**args)) is None
+        ):
+            return None
+        return args
+
+    def tls(self, value: Any, line: int, where: str, http: pw.Layout) -> LayoutFn | None:
         m = self.mapping(value, line, where)
         if m is None:
             return None
@@ -818,7 +845,9 @@ class Gateway:
         if isinstance(args.get("client_ca"), str):
             args["client_ca"] = self.file(args["client_ca"])
         args.setdefault("alpn", ["http/1.1"])
-        return self.call(pw.pipeline, {}, m, where, lambda p: p.accept_tls(**args).to(http))  # type: ignore[no-any-return]
+        if self.call(pw.pipeline, {}, m, where, lambda p: p.accept_tls(**args).to(http)) is None:
+            return None
+        return lambda p: p.accept_tls(**args).to(http)
 
     def declare_admin(self, doc: Map) -> None:
         if "admin" not in doc:
