@@ -233,19 +233,25 @@ listeners:
 """
 
 
-def test_a_reload_with_mistakes_keeps_the_running_configuration(pipework, tmp_path: Path, backends) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_reload_with_mistakes_keeps_the_running_configuration(
+    pipework, tmp_path: Path, backends, workers: int
+) -> None:
     (b,) = backends(1)
     port = free_port()
     config = tmp_path / "gw.yaml"
     config.write_text(GOOD.format(backend=b.address, name="one", port=port))
-    gw = start(pipework, config)
+    gw = pipework("gateway", str(config), "--workers", str(workers))
+    gw.wait_log("listening on tcp", count=workers)
     url = f"http://127.0.0.1:{port}/x"
     assert get(url).headers["x-version"] == "one"
     config.write_text(
         GOOD.format(backend=b.address, name="two", port=port).replace("upstream: app", "upstream: ap")
     )
     gw.signal(signal.SIGHUP)
-    msg = gw.wait_log("reload failed, the previous script keeps serving")
+    msg = gw.wait_log(
+        "reload failed, the previous script keeps serving" if workers == 1 else "reload refused"
+    )
     assert (
         "gw.yaml:7: routes[0] (two).upstream: no upstream named 'ap'; did you mean 'app'?" in gw.output()
     ), msg
@@ -253,8 +259,9 @@ def test_a_reload_with_mistakes_keeps_the_running_configuration(pipework, tmp_pa
         assert get(url).headers["x-version"] == "one"
     config.write_text(GOOD.format(backend=b.address, name="three", port=port))
     gw.signal(signal.SIGHUP)
-    gw.wait_log("reloaded")
-    assert get(url).headers["x-version"] == "three"
+    gw.wait_log("reloaded", count=workers)
+    for _ in range(4):
+        assert get(url).headers["x-version"] == "three"
 
 
 def test_check_reports_every_mistake_with_its_line(tmp_path: Path) -> None:
