@@ -131,12 +131,19 @@ class RedisStore:
         )
         self.failing = False
         self.connected_once = False
+        self.started = False
 
     def start(self) -> None:
-        self.client.start()
+        """Connect (the runtime calls this when a program using the store starts serving, again
+        for each reload that keeps it: only the first counts)."""
+        if not self.started:
+            self.started = True
+            self.client.start()
 
     def stop(self) -> None:
-        self.client.stop()
+        if self.started:
+            self.started = False
+            self.client.stop()
 
     def _up(self) -> None:
         if self.failing:
@@ -356,6 +363,10 @@ class RateLimit(Filter):
         if t is Data:
             if self.counting:
                 self.spent += len(evt.data)  # type: ignore[attr-defined]
+        elif t is MessageStart:
+            body = getattr(evt.head, "body", None)  # type: ignore[attr-defined]
+            if type(body) is bytes and self.counting:  # a whole pw.Response, encoded by demux_http
+                self.spent += len(body)
         elif t is MessageEnd or t is StreamEnd:
             self._charge()
         out = self.out
