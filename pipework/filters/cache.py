@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from functools import partial
@@ -234,7 +235,7 @@ class HttpCache:
             return
         fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _CONDITIONAL]
         ask = RequestHead("GET", head.target, "1.1", fields + entry.validators)
-        f = _Fetch(self, fkey, entry.key, entry if entry.validators else None, ask, NO_DIRECTIVES, None)
+        f = _Fetch(self, fkey, entry.key, entry, ask, NO_DIRECTIVES, None)
         self.inflight[fkey] = f
         f.timer = running_loop().call_later(self.refresh_timeout, f.abort)
         f.start(layout, Context(inbound=ctx.inbound))
@@ -261,6 +262,7 @@ class _Fetch:
         "req_fields",
         "request_time",
         "size",
+        "started",
         "storing",
         "sub",
         "swallow",
@@ -281,7 +283,7 @@ class _Fetch:
         self.cache = cache
         self.fkey = fkey
         self.key = key
-        self.entry = entry  # the stale entry being revalidated
+        self.entry = entry  # the stale entry this fetch replaces (or revalidates, if it can)
         self.head = head
         self.req = req
         self.req_fields = list(head.raw_headers)  # before the layout changes them (Vary values)
@@ -293,6 +295,7 @@ class _Fetch:
         self.size = 0
         self.storing = False
         self.swallow = False  # the response is not the client's (a 304 answered from the store)
+        self.started = False  # a response head came
         self.done = False
         self.timer: asyncio.TimerHandle | None = None
         self.request_time = 0.0
@@ -325,6 +328,7 @@ class _Fetch:
             self._on_fail(evt)  # type: ignore[arg-type]
 
     def _on_head(self, head: Any) -> None:
+        self.started = True
         cache = self.cache
         client = self.client
         now = time.time()
@@ -337,8 +341,7 @@ class _Fetch:
         status = head.status
         if entry is not None and status == 304:
             entry.freshen(head.raw_headers, self.request_time, now, cache.heuristic)
-            cache.store.put(entry)  # its size changed (and it may have been dropped meanwhile)
-            cache.store.stats.stores -= 1  # a freshened entry is not a new one
+            cache.store.put(entry, new=False)  # its size changed (and it may have been dropped)
             cache.store.stats.revalidated += client is not None
             self.swallow = True
             self._release()
@@ -408,11 +411,10 @@ class _Fetch:
         client = self.client
         entry = self.entry
         now = time.time()
-        storing = self.storing
         self._finish()
         if client is None or self.swallow:
             return
-        if entry is not None and self.cand is None and not storing and entry.stale_if_error(now, self.req):
+        if entry is not None and not self.started and entry.stale_if_error(now, self.req):
             self.cache.store.stats.stale += 1
             client._serve(entry, STALE_, b"; fwd=stale; fwd-status=502", now)
         else:
@@ -587,12 +589,11 @@ class CacheHTTP(Filter):
             self.waiting = other
             self.timer = running_loop().call_later(cache.lock_timeout, self._waited_too_long)
             return
-        validating = entry if entry is not None and entry.validators else None
         fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _CONDITIONAL]
-        if validating is not None:
-            fields += validating.validators
+        if entry is not None:
+            fields += entry.validators
         head.replace_fields(fields)
-        f = self.fetch = _Fetch(cache, fkey, self.key, validating, head, self.req, self)
+        f = self.fetch = _Fetch(cache, fkey, self.key, entry, head, self.req, self)
         if fkey not in cache.inflight:
             cache.inflight[fkey] = f
         f.start(self.cfg.layout, self.pipeline.context)
@@ -623,9 +624,11 @@ class CacheHTTP(Filter):
         """Answer from ``entry``: its fields and body with ``Age`` and the status fields."""
         head = self.head
         assert head is not None
-        age = int(entry.age(now))
-        if not detail:
-            detail = b"; hit; ttl=%d" % (int(entry.lifetime) - age)
+        exact = entry.age(now)
+        age = int(exact)
+        if not detail:  # a hit: the seconds it stays fresh, or (negative) how long it has been stale
+            ttl = int(entry.lifetime) - age if label is HIT else math.floor(entry.lifetime - exact)
+            detail = b"; hit; ttl=%d" % ttl
         inm, ims = self.cond
         nm = (inm is not None or ims is not None) and not_modified(entry, inm, ims)
         head_only = head.method == "HEAD"

@@ -602,9 +602,10 @@ class CacheStore:
             self._lru.move_to_end(full)
         return entry
 
-    def put(self, entry: Entry) -> bool:
+    def put(self, entry: Entry, *, new: bool = True) -> bool:
         """Store ``entry`` (replacing the one with its keys), then drop the least recently used
-        entries until the store fits; False if the entry alone is over ``max_object``."""
+        entries until the store fits; False if the entry alone is over ``max_object``. ``new``:
+        count it in ``stats.stores`` (not for an entry put back after a revalidation)."""
         if entry.size > self.max_object or entry.size > self.max_size:
             return False
         key = entry.key
@@ -621,7 +622,7 @@ class CacheStore:
         self._lru[full] = entry
         known[1].add(entry.vkey)
         self.size += entry.size
-        self.stats.stores += 1
+        self.stats.stores += new
         while self.size > self.max_size:
             self._drop(next(iter(self._lru)))
             self.stats.evictions += 1

@@ -1,0 +1,319 @@
+"""The HTTP cache end to end: a real pipework process caching tests/backend.py (``/_cache`` answers
+with the caching fields its query asks for); hits, misses, revalidations and coalescing are seen
+from the backend's own request count."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlencode
+
+import pytest
+from helpers import Pipework, free_ports
+from http_peers import Backend, fetch
+
+SCRIPT = """
+import pipework as pw
+import pipework.admin.cache
+from pipework.filters.cache import HttpCache
+
+cache = HttpCache(max_size=1 << 20, max_object=64 << 10, lock_timeout=3)
+small = HttpCache(max_size=20_000, max_object=8_000, name="small")
+up = "127.0.0.1:{backend}"
+pw.listen({main}, lambda p: p.demux_http().to(lambda p: p.cache_http(cache).to(lambda p: p.proxy(up))))
+pw.listen({small}, lambda p: p.demux_http().to(lambda p: p.cache_http(small).to(lambda p: p.proxy(up))))
+# the cache inside another step: its answers go out as events, not as encoded bytes
+pw.listen({wrapped}, lambda p: p.demux_http().to(
+    lambda p: p.headers(response={{"set": {{"x-wrapped": "1"}}}}).to(
+        lambda p: p.cache_http(cache).to(lambda p: p.proxy(up)))))
+pw.listen({admin}, lambda p: p.demux_http().to(lambda p: p.serve_cache_admin()))
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    backend = Backend("b1")
+    main, small, wrapped, admin = free_ports(4)
+    path: Path = tmp_path_factory.mktemp("cache") / "cache.py"
+    path.write_text(SCRIPT.format(backend=backend.port, main=main, small=small, wrapped=wrapped, admin=admin))
+    proc = Pipework("run", str(path))
+    try:
+        proc.wait_log("listening on tcp", count=4)
+        yield SimpleNamespace(
+            backend=backend, main=main, small=small, wrapped=wrapped, admin=admin, proc=proc
+        )
+    finally:
+        proc.cleanup()
+        backend.kill()
+
+
+def url(name: str, **query: object) -> str:
+    return f"/_cache/{name}" + ("?" + urlencode(query) if query else "")
+
+
+def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return fetch(port, path, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def request(
+    port: int, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, headers={"Host": "t", **(headers or {})})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def test_a_hit_is_served_from_the_store_with_a_growing_age(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("hit", cc="max-age=60")
+    n = b.count()
+    status, fields, first = get(env.main, path)
+    assert (status, fields["x-cache"]) == (200, "MISS")
+    assert fields["cache-status"] == "pipework; fwd=uri-miss; stored"
+    status, fields, again = get(env.main, path)
+    assert (status, fields["x-cache"], again) == (200, "HIT", first)
+    assert fields["cache-status"].startswith("pipework; hit; ttl=")
+    age = int(fields["age"])
+    assert b.count() == n + 1
+    time.sleep(1.1)
+    _, fields, _ = get(env.main, path)
+    assert int(fields["age"]) >= age + 1
+    assert fields["content-length"] == str(len(first))
+    assert b.count() == n + 1
+
+
+def test_expiry_after_max_age(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("expiry", cc="max-age=1")
+    n = b.count()
+    _, f1, body1 = get(env.main, path)
+    _, f2, body2 = get(env.main, path)
+    assert (f1["x-cache"], f2["x-cache"], body2) == ("MISS", "HIT", body1)
+    time.sleep(1.2)
+    _, f3, body3 = get(env.main, path)
+    assert f3["x-cache"] == "EXPIRED"
+    assert body3 != body1  # a new answer: the backend numbers them
+    assert b.count() == n + 2
+    assert get(env.main, path)[1]["x-cache"] == "HIT"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"cc": "no-store, max-age=60"},
+        {"cc": "private, max-age=60"},
+        {"cc": "max-age=60", "cookie": "s=1"},
+        {},
+    ],
+    ids=["no-store", "private", "set-cookie", "no-freshness"],
+)
+def test_what_is_never_stored(env: SimpleNamespace, query: dict[str, str]) -> None:
+    b, path = env.backend, url("never-" + "-".join(query), **query)
+    n = b.count()
+    for _ in range(2):
+        status, fields, _ = get(env.main, path)
+        assert (status, fields["x-cache"]) == (200, "MISS")
+        assert "stored" not in fields["cache-status"]
+    assert b.count() == n + 2
+
+
+def test_vary_keeps_one_answer_per_accept_encoding(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("vary", cc="max-age=60", vary="Accept-Encoding")
+    n = b.count()
+    _, f, gz = get(env.main, path, accept_encoding="gzip")
+    assert (f["x-cache"], b"ae=gzip" in gz) == ("MISS", True)
+    _, f, br = get(env.main, path, accept_encoding="br")
+    assert (f["x-cache"], b"ae=br" in br) == ("MISS", True)
+    assert b.count() == n + 2
+    _, f, again = get(env.main, path, accept_encoding="gzip")
+    assert (f["x-cache"], again) == ("HIT", gz)
+    _, f, again = get(env.main, path, accept_encoding="br")
+    assert (f["x-cache"], again) == ("HIT", br)
+    assert get(env.main, path)[1]["x-cache"] == "MISS"  # no Accept-Encoding: a third variant
+    assert b.count() == n + 3
+
+
+def test_vary_star_is_never_stored(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("vary-star", cc="max-age=60", vary="*")
+    n = b.count()
+    assert [get(env.main, path)[1]["x-cache"] for _ in range(2)] == ["MISS", "MISS"]
+    assert b.count() == n + 2
+
+
+@pytest.mark.parametrize("validator", [{"etag": '"v1"'}, {"lm": "1000000000"}], ids=["etag", "last-modified"])
+def test_a_stale_entry_is_revalidated_with_a_304(env: SimpleNamespace, validator: dict[str, str]) -> None:
+    b, path = env.backend, url("reval-" + "-".join(validator), cc="max-age=1", **validator)
+    n = b.count()
+    _, f, body = get(env.main, path)
+    assert f["x-cache"] == "MISS"
+    time.sleep(1.2)
+    status, f, again = get(env.main, path)
+    # the backend answered 304 (a 200 would carry a new number): the client gets the whole answer
+    assert (status, f["x-cache"], again) == (200, "REVALIDATED", body)
+    assert f["cache-status"] == "pipework; fwd=stale; fwd-status=304"
+    assert b.count() == n + 2
+    assert get(env.main, path)[1]["x-cache"] == "HIT"  # freshened
+    # the client's own conditional is answered by the cache
+    cond = {"if_none_match": '"v1"'} if "etag" in validator else {"if_modified_since": f["last-modified"]}
+    status, f, empty = get(env.main, path, **cond)
+    assert (status, empty) == (304, b"")
+    assert (f["x-cache"], "age" in f) == ("HIT", True)
+    assert b.count() == n + 2
+
+
+def test_stale_while_revalidate_answers_at_once_and_refreshes_once(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("swr", cc="max-age=2, stale-while-revalidate=30", delay="0.5")
+    n = b.count()
+    _, f, body = get(env.main, path)
+    assert f["x-cache"] == "MISS"
+    time.sleep(2.1)
+    t0 = time.monotonic()
+    for _ in range(5):
+        _, f, stale = get(env.main, path)
+        assert (f["x-cache"], stale) == ("STALE", body)
+        assert f["cache-status"].startswith("pipework; hit; ttl=-")
+    assert time.monotonic() - t0 < 0.45  # none of them waited for the backend's 0.5 s
+    deadline = time.monotonic() + 5
+    while (f := get(env.main, path)[1])["x-cache"] == "STALE" and time.monotonic() < deadline:
+        time.sleep(0.05)  # served stale until the refresh is in
+    _, f, fresh = get(env.main, path)
+    assert f["x-cache"] == "HIT"
+    assert fresh != body
+    assert b.count() == n + 2  # one background refresh for them all
+
+
+def test_concurrent_misses_make_one_fetch(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("coalesce", cc="max-age=60", delay="0.5")
+    n = b.count()
+    got: list[tuple[int, dict[str, str], bytes]] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        r = get(env.main, path)
+        with lock:
+            got.append(r)
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert len(got) == 20
+    assert {(s, body) for s, _, body in got} == {(200, got[0][2])}
+    assert sorted(f["x-cache"] for _, f, _ in got) == ["HIT"] * 19 + ["MISS"]
+    assert b.count() == n + 1
+
+
+def test_waiters_fetch_for_themselves_when_the_answer_is_not_stored(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("coalesce-nostore", cc="no-store", delay="0.3")
+    n = b.count()
+    threads = [threading.Thread(target=get, args=(env.main, path)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert b.count() == n + 5
+
+
+def test_lru_eviction_keeps_the_store_bounded(env: SimpleNamespace) -> None:
+    b = env.backend
+    n = b.count()
+    paths = [url(f"lru{i}", cc="max-age=60", size=5000) for i in range(6)]
+    for p in paths:
+        status, f, body = get(env.small, p)
+        assert (status, f["x-cache"], len(body)) == (200, "MISS", 5000)
+    assert b.count() == n + 6
+    assert get(env.small, paths[-1])[1]["x-cache"] == "HIT"
+    assert get(env.small, paths[0])[1]["x-cache"] == "MISS"  # the least recently used went first
+    stats = json.loads(request(env.admin, "GET", "/cache/stats?cache=small")[2])["small"]
+    assert stats["bytes"] <= 20_000
+    assert stats["evictions"] >= 3
+
+
+def test_a_body_over_max_object_streams_through_unstored(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("big", cc="max-age=60", size=200_000)
+    n = b.count()
+    for _ in range(2):
+        status, f, body = request(env.small, "GET", path)  # chunked: more than demux_http gathers
+        assert (status, f["x-cache"], len(body)) == (200, "MISS", 200_000)
+    assert b.count() == n + 2
+
+
+def test_purge_through_the_admin_handler(env: SimpleNamespace) -> None:
+    b = env.backend
+    one, a, c = (
+        url("purge-one", cc="max-age=60"),
+        url("pre/a", cc="max-age=60"),
+        url("pre/c", cc="max-age=60"),
+    )
+    for p in (one, a, c):
+        get(env.main, p)
+        assert get(env.main, p)[1]["x-cache"] == "HIT"
+    n = b.count()
+    status, _, body = request(env.admin, "PURGE", one)
+    assert (status, json.loads(body)) == (200, {"purged": 1})
+    assert get(env.main, one)[1]["x-cache"] == "MISS"
+    status, _, body = request(env.admin, "POST", "/cache/purge?" + urlencode({"prefix": "/_cache/pre/"}))
+    assert (status, json.loads(body)) == (200, {"purged": 2})
+    assert [get(env.main, p)[1]["x-cache"] for p in (a, c)] == ["MISS", "MISS"]
+    assert b.count() == n + 3
+    status, _, body = request(env.admin, "POST", "/cache/purge?" + urlencode({"url": "t" + one}))
+    assert json.loads(body) == {"purged": 1}
+    assert request(env.admin, "GET", "/cache/purge")[0] == 405
+    assert request(env.admin, "POST", "/cache/purge")[0] == 400
+    stats = json.loads(request(env.admin, "GET", "/cache/stats")[2])
+    assert stats["pipework"]["hits"] > 0
+    assert stats["pipework"]["purged"] >= 4
+
+
+def test_request_directives(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("req-cc", cc="max-age=60")
+    assert get(env.main, url("nowhere"), cache_control="only-if-cached")[0] == 504
+    get(env.main, path)
+    n = b.count()
+    _, f, _ = get(env.main, path, cache_control="no-cache")  # no validator: fetched again
+    assert f["x-cache"] == "EXPIRED"
+    assert get(env.main, path, cache_control="max-age=0")[1]["x-cache"] == "EXPIRED"
+    _, f, _ = get(env.main, path, cache_control="no-store")
+    assert f["x-cache"] == "BYPASS"
+    assert get(env.main, path, cache_control="only-if-cached")[1]["x-cache"] == "HIT"
+    assert b.count() == n + 3
+
+
+def test_authorization_needs_public(env: SimpleNamespace) -> None:
+    b = env.backend
+    n = b.count()
+    plain, public = url("auth", cc="max-age=60"), url("auth", cc="public, max-age=60")
+    for _ in range(2):
+        assert get(env.main, plain, authorization="Bearer x")[1]["x-cache"] == "MISS"
+    get(env.main, public, authorization="Bearer x")
+    assert get(env.main, public, authorization="Bearer x")[1]["x-cache"] == "HIT"
+    assert b.count() == n + 3
+
+
+def test_an_unsafe_method_invalidates_and_head_is_answered_from_get(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("post", cc="max-age=60")
+    _, _, body = get(env.main, path)
+    status, f, empty = request(env.main, "HEAD", path)
+    assert (status, f["x-cache"], f["content-length"], empty) == (200, "HIT", str(len(body)), b"")
+    n = b.count()
+    assert request(env.main, "POST", path)[0] == 200
+    assert get(env.main, path)[1]["x-cache"] == "MISS"
+    assert b.count() == n + 2
+
+
+def test_under_another_step_answers_are_events(env: SimpleNamespace) -> None:
+    path = url("wrapped", cc="max-age=60")
+    _, f, body = get(env.wrapped, path)
+    assert (f["x-cache"], f["x-wrapped"]) == ("MISS", "1")
+    _, f, again = get(env.wrapped, path)
+    assert (f["x-cache"], f["x-wrapped"], again) == ("HIT", "1", body)
+    assert int(f["age"]) >= 0
+    assert get(env.main, path)[1]["x-cache"] == "HIT"  # one store for both listeners
