@@ -43,7 +43,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from ..lb.route import LITERAL, PARAM, host_pattern, parse_template, request_host
-from .cidr import IpSet, client_address
+from .cidr import Address, IpSet, client_address, parse_address
 from .expr import CompiledExpr, ExprError, Undecided, compile_expr
 
 __all__ = ["NAMES", "Decision", "Facts", "PathSet", "Policy", "Rule", "normalize_path"]
@@ -223,7 +223,7 @@ class Facts:
     ``trusted``: proxies whose X-Forwarded-For names the client. Absent facts are None.
     """
 
-    __slots__ = ("_cert", "_client", "_headers", "_path", "_query", "ctx", "head", "trusted")
+    __slots__ = ("_addr", "_cert", "_client", "_headers", "_path", "_query", "ctx", "head", "trusted")
 
     def __init__(self, head: Any, ctx: Any, trusted: IpSet | None = None) -> None:
         self.head = head
@@ -231,6 +231,7 @@ class Facts:
         self.trusted = trusted
         self._path: str | None = None
         self._client: str | None = None
+        self._addr: Any = _UNSET
         self._headers: dict[str, str] | None = None
         self._query: dict[str, str] | None = None
         self._cert: Any = _UNSET
@@ -276,6 +277,19 @@ class Facts:
                 c = str(peer)
             self._client = c
         return c
+
+    @property
+    def client_address(self) -> Address | None:
+        """The client's address parsed (once: ``clients`` conditions of every rule share it),
+        None if it is not an IP address."""
+        a = self._addr
+        if a is _UNSET:
+            try:
+                a = parse_address(self.client)
+            except ValueError:
+                a = None
+            self._addr = a
+        return a  # type: ignore[no-any-return]
 
     @property
     def headers(self) -> dict[str, str]:
@@ -534,11 +548,11 @@ class Rule:
         if self.paths is not None and not self.paths.matches(f.path):
             return False
         if self.clients is not None:
-            try:
-                if f.client not in self.clients:
-                    return False
-            except (ValueError, TypeError):
-                raise Undecided("client") from None
+            addr = f.client_address
+            if addr is None:
+                raise Undecided("client")
+            if addr not in self.clients:
+                return False
         if self.certs is not None:
             cert = f.cert
             if cert is None:
