@@ -3,6 +3,7 @@ httpx as clients, PyJWT tokens, htpasswd files from Apache's tool, certificates 
 
 from __future__ import annotations
 
+import gzip
 import re
 import signal
 import socket
@@ -419,3 +420,58 @@ listeners:
     while get(f"http://127.0.0.1:{port}/").status_code != 200:  # the count goes down as they close
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_authorization_rules_and_request_decompression(pipework, tmp_path: Path) -> None:
+    """jwt_auth then authorize by claims, methods and paths, with PyJWT tokens; decompress_request
+    in front of a fixed answer: a gzip bomb and garbage refused."""
+    port = free_port()
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "jwt.pem").write_bytes(pem)
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+policies:
+  signed-in:
+    - jwt_auth: {{keys: jwt.pem, algorithms: [ES256]}}
+routes:
+  - name: admin
+    match: {{prefix: /admin/}}
+    respond: {{body: "admin area\\n"}}
+    policies:
+      - signed-in
+      - authorize:
+          rules:
+            - {{allow: true, when: "'admin' in claims.roles"}}
+            - {{allow: true, methods: [GET], paths: ["/admin/reports/*"], when: "'auditor' in claims.roles"}}
+  - name: upload
+    match: {{path: /upload}}
+    respond: {{body: "stored\\n"}}
+    policies:
+      - decompress_request: {{max_size: 64k}}
+listeners:
+  - address: 127.0.0.1:{port}
+""")
+    start(pipework, config)
+    base = f"http://127.0.0.1:{port}"
+
+    def bearer(*roles: str) -> dict[str, str]:
+        claims = {"sub": "ann", "roles": list(roles), "exp": int(time.time()) + 60}
+        return {"authorization": "Bearer " + jwt.encode(claims, key, algorithm="ES256")}
+
+    assert get(f"{base}/admin/users").status_code == 401
+    assert get(f"{base}/admin/users", headers=bearer("admin")).text == "admin area\n"
+    assert get(f"{base}/admin/users", headers=bearer("auditor")).status_code == 403
+    assert get(f"{base}/admin/reports/q3", headers=bearer("auditor")).status_code == 200
+    assert httpx.delete(f"{base}/admin/reports/q3", headers=bearer("auditor"), timeout=10).status_code == 403
+    assert httpx.delete(f"{base}/admin/reports/q3", headers=bearer("admin"), timeout=10).status_code == 200
+    gz = {"content-encoding": "gzip"}
+    assert (
+        httpx.post(f"{base}/upload", content=gzip.compress(b"x" * 1000), headers=gz, timeout=10).status_code
+        == 200
+    )
+    bomb = gzip.compress(b"\0" * (1 << 20))
+    assert httpx.post(f"{base}/upload", content=bomb, headers=gz, timeout=10).status_code == 413
+    assert httpx.post(f"{base}/upload", content=b"not gzip at all", headers=gz, timeout=10).status_code == 400

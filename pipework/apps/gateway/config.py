@@ -227,10 +227,15 @@ class Gateway:
         return out
 
     def line_for(self, value: Map, reason: str) -> int:
-        """The line of the option an error message names, else the mapping's."""
+        """The line of the option an error message names (of the item, for ``rule N``), else the
+        mapping's."""
         for k in value:
             if isinstance(k, str) and re.search(rf"\b{re.escape(k)}\b", reason):
                 return value.line_of(k)
+        item = re.search(r"\brule (\d+)\b", reason)
+        rules = value.get("rules")
+        if item is not None and isinstance(rules, Seq):
+            return rules.line_of(int(item.group(1)) - 1)
         return value.line
 
     def call(self, fn: Callable[..., Any], args: dict[str, Any], value: Map, where: str, *pos: Any) -> Any:
