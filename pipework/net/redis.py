@@ -177,7 +177,10 @@ class RedisClient:
         assert conn is not None
         conn.write(encode_command(*args))
         self.pending.append((deadline, callback))
-        if self._timer is None:
+        timer = self._timer
+        if timer is None or timer.when() > deadline:  # a setup command's longer wait was armed
+            if timer is not None:
+                timer.cancel()
             self._timer = running_loop().call_at(deadline, self._check)
 
     def _check(self) -> None:
