@@ -426,8 +426,9 @@ class _Fetch:
         self.parts = []
         self._release()
 
-    def _release(self) -> None:
-        """No new request waits for this fetch; the waiting ones look again."""
+    def _release(self, dropped: bool = False) -> None:
+        """No new request waits for this fetch; the waiting ones look again (and, if it was
+        ``dropped`` before its end, may wait for one of them)."""
         cache = self.cache
         if cache.inflight.get(self.fkey) is self:
             del cache.inflight[self.fkey]
@@ -435,13 +436,13 @@ class _Fetch:
         if waiters:
             loop = running_loop()
             for w in waiters:
-                loop.call_soon(w._wake)
+                loop.call_soon(w._wake, dropped)
 
-    def _finish(self) -> None:
+    def _finish(self, dropped: bool = False) -> None:
         self.done = True
         self.storing = False
         self.parts = []
-        self._release()
+        self._release(dropped)
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -455,7 +456,7 @@ class _Fetch:
             if self.client is None:
                 log.warning("cache_http: the background refresh of %s%s took too long", *self.key)
             self.client = None
-            self._finish()
+            self._finish(dropped=True)
 
 
 class _CacheCfg(_One):
@@ -605,16 +606,17 @@ class CacheHTTP(Filter):
             f.waiters.remove(self)
         self._wake()
 
-    def _wake(self) -> None:
+    def _wake(self, again: bool = False) -> None:
         """The fetch this request waited for ended (or it waited too long): look again, and
-        fetch on its own if the answer is not in the store."""
+        fetch on its own if the answer is not in the store (or, ``again``, when the fetch was
+        dropped, wait for another's)."""
         if self.pipeline.closed or self.waiting is None:
             return
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
         self.waiting = None
-        self.no_wait = True
+        self.no_wait = not again
         try:
             self._decide()
         except Exception as exc:  # this request's failure, not the one that woke it

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ import pipework.admin.cache
 from pipework.filters.cache import HttpCache
 
 cache = HttpCache(max_size=1 << 20, max_object=64 << 10, lock_timeout=3)
-small = HttpCache(max_size=20_000, max_object=8_000, name="small")
+small = HttpCache(max_size=20_000, max_object=8_000, lock_timeout=0.3, name="small")
 up = "127.0.0.1:{backend}"
 pw.listen({main}, lambda p: p.demux_http().to(lambda p: p.cache_http(cache).to(lambda p: p.proxy(up))))
 pw.listen({small}, lambda p: p.demux_http().to(lambda p: p.cache_http(small).to(lambda p: p.proxy(up))))
@@ -32,21 +34,22 @@ pw.listen({wrapped}, lambda p: p.demux_http().to(
     lambda p: p.headers(response={{"set": {{"x-wrapped": "1"}}}}).to(
         lambda p: p.cache_http(cache).to(lambda p: p.proxy(up)))))
 pw.listen({admin}, lambda p: p.demux_http().to(lambda p: p.serve_cache_admin()))
+# the same cache in front of an upstream that is down
+pw.listen({dead}, lambda p: p.demux_http().to(
+    lambda p: p.cache_http(cache).to(lambda p: p.proxy("127.0.0.1:{nothing}", retry=False))))
 """
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     backend = Backend("b1")
-    main, small, wrapped, admin = free_ports(4)
+    ports = dict(zip(("main", "small", "wrapped", "admin", "dead", "nothing"), free_ports(6), strict=True))
     path: Path = tmp_path_factory.mktemp("cache") / "cache.py"
-    path.write_text(SCRIPT.format(backend=backend.port, main=main, small=small, wrapped=wrapped, admin=admin))
+    path.write_text(SCRIPT.format(backend=backend.port, **ports))
     proc = Pipework("run", str(path))
     try:
-        proc.wait_log("listening on tcp", count=4)
-        yield SimpleNamespace(
-            backend=backend, main=main, small=small, wrapped=wrapped, admin=admin, proc=proc
-        )
+        proc.wait_log("listening on tcp", count=5)
+        yield SimpleNamespace(backend=backend, proc=proc, **ports)
     finally:
         proc.cleanup()
         backend.kill()
@@ -317,3 +320,54 @@ def test_under_another_step_answers_are_events(env: SimpleNamespace) -> None:
     assert (f["x-cache"], f["x-wrapped"], again) == ("HIT", "1", body)
     assert int(f["age"]) >= 0
     assert get(env.main, path)[1]["x-cache"] == "HIT"  # one store for both listeners
+
+
+def test_a_stale_entry_answers_for_a_failed_upstream_with_stale_if_error(env: SimpleNamespace) -> None:
+    sie, plain = url("sie", cc="max-age=1, stale-if-error=60"), url("no-sie", cc="max-age=1")
+    _, _, body = get(env.main, sie)
+    get(env.main, plain)
+    time.sleep(1.2)
+    # the same cache behind a listener whose upstream is down
+    status, f, stale = get(env.dead, sie)
+    assert (status, f["x-cache"], stale) == (200, "STALE", body)
+    assert get(env.dead, plain)[0] == 502
+
+
+def test_a_waiter_goes_on_its_own_after_lock_timeout(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("lock-timeout", cc="max-age=60", delay="1")
+    n = b.count()
+    got: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(get(env.small, path)[1]["x-cache"])) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+        time.sleep(0.1)
+    for t in threads:
+        t.join(15)
+    assert got == ["MISS", "MISS"]  # the second waited 0.3 s, then fetched for itself
+    assert b.count() == n + 2
+
+
+def test_waiters_fetch_when_the_first_client_goes_away(env: SimpleNamespace) -> None:
+    b, path = env.backend, url("leader-gone", cc="max-age=60", delay="0.5")
+    n = b.count()
+    leader = socket.create_connection(("127.0.0.1", env.main), timeout=5)
+    leader.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    time.sleep(0.1)
+    got: list[tuple[int, str]] = []
+
+    def one() -> None:
+        s, f, _ = get(env.main, path)
+        got.append((s, f["x-cache"]))
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    leader.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    leader.close()  # a reset: its fetch is dropped, and one of the waiters fetches for the others
+    for t in threads:
+        t.join(15)
+    assert sorted(got) == [(200, "HIT"), (200, "HIT"), (200, "MISS")]
+    assert b.count() == n + 2
