@@ -141,6 +141,15 @@ def test_two_processes_share_a_quota_through_redis_and_survive_its_outage(
     again = burst("cy", 60)
     assert sum(again.values()) == 20, again
 
+    proc: subprocess.Popen[bytes] = redis_server["proc"]  # type: ignore[assignment]
+    proc.send_signal(signal.SIGSTOP)  # Redis hangs: the wait for it is bounded (0.5 s)
+    try:
+        t0 = time.monotonic()
+        assert get(ports[0], headers={"x-user": "dee"})[0] == 200
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        proc.send_signal(signal.SIGCONT)
+
 
 def test_a_byte_quota_counts_request_and_response_bodies(pipework, tmp_path: Path, backends) -> None:
     (b,) = backends(1)
