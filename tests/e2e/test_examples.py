@@ -48,6 +48,7 @@ def test_every_example_is_covered() -> None:
         "dns_upstream.py",
         "sni_router.py",
         "https_offload.py",
+        "http_cache.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -381,3 +382,19 @@ def test_https_offload(pipework, tmp_path: Path, backends) -> None:
 
     status, fields, _ = fetch(plain, "/admin/x?y=1", {"Host": "localhost:8080"})
     assert (status, fields["location"]) == (301, f"https://localhost:{port}/admin/x?y=1")
+
+
+def test_http_cache(pipework, tmp_path: Path, backends) -> None:
+    (app,) = backends(1)
+    port, admin = free_port(), free_port()
+    script = localise("http_cache.py", tmp_path, {8080: port, 9000: app.port, 9101: admin})
+    pipework("run", str(script)).wait_log("listening on tcp", count=2)
+    path = "/_cache/products/42?cc=max-age%3D60"
+    assert [fetch(port, path)[1]["x-cache"] for _ in range(3)] == ["MISS", "HIT", "HIT"]
+    assert app.count() == 1
+    with socket.create_connection(("127.0.0.1", admin), timeout=5) as s:
+        s.sendall(b"PURGE /_cache/products/* HTTP/1.1\r\nHost: admin\r\n\r\n")
+        status, _, body = read_response(s.makefile("rb"))
+    assert (status, json.loads(body)) == (200, {"purged": 1})
+    assert fetch(port, path)[1]["x-cache"] == "MISS"
+    assert app.count() == 2
