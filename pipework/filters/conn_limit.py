@@ -31,6 +31,7 @@ from typing import Any
 
 from ..core import Builder, Data, Event, Filter, StreamEnd, register
 from ..core import group as process_group
+from ..policy import shared_table
 from ..policy.shared_table import SharedTable, open_table
 
 log = logging.getLogger("pipework")
@@ -60,7 +61,7 @@ class _Counts:
 
     def _tables(self) -> None:
         """On first use in a process: this worker's table (cleared) and the others'."""
-        self._gen = _fork_gen
+        self._gen = shared_table.generation
         self.mine, self.others = None, []
         directory = process_group.directory()
         if directory is None or not self.use_group:
@@ -75,7 +76,7 @@ class _Counts:
                 self.others.append(t)
 
     def acquire(self, ip: str) -> bool:
-        if self._gen != _fork_gen:
+        if self._gen != shared_table.generation:
             self._tables()
         n = self.local.get(ip, 0)
         total = n + sum(_count(t, ip) for t in self.others)
@@ -100,17 +101,6 @@ class _Counts:
 def _count(table: SharedTable, ip: str) -> int:
     state = table.peek(ip.encode())
     return int(state[0]) if state is not None else 0
-
-
-_fork_gen = 0
-
-
-def _forked() -> None:
-    global _fork_gen
-    _fork_gen += 1
-
-
-os.register_at_fork(after_in_child=_forked)
 
 
 class ConnLimit(Filter):

@@ -41,6 +41,7 @@ from ..codec.resp import Array, BulkString, Integer, SimpleError, Value
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group
 from ..core.script import service
 from ..net.redis import DEFAULT_TIMEOUT, RedisClient, RedisError
+from ..policy import shared_table
 from ..policy.ratelimit import (
     DEFAULT_MAX_KEYS,
     RateLimitDecision,
@@ -238,8 +239,8 @@ class Zone:
     def local(self, key: bytes, cost: float, force: bool = False) -> RateLimitDecision:
         """The decision of the quota shared by this process group (or this process alone)."""
         now = time.monotonic()
-        if self._gen != _fork_gen:  # first use in this process: find the group's directory
-            self._gen = _fork_gen
+        if self._gen != shared_table.generation:  # first use in this process: find the group's directory
+            self._gen = shared_table.generation
             self._dir = group.directory()
             self._table = None
             if self._dir is not None:
@@ -257,16 +258,6 @@ class Zone:
             return None
         return self.local(key, cost, force)
 
-
-_fork_gen = 0
-
-
-def _forked() -> None:
-    global _fork_gen
-    _fork_gen += 1
-
-
-os.register_at_fork(after_in_child=_forked)
 
 _zones: dict[str, Zone] = {}
 

@@ -47,7 +47,7 @@ import struct
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["WAYS", "SharedTable", "State", "key_hash", "open_table"]
+__all__ = ["WAYS", "SharedTable", "State", "generation", "key_hash", "open_table"]
 
 #: slots per bucket: a key competes for room only with the keys of its bucket
 WAYS = 8
@@ -171,9 +171,16 @@ class SharedTable:
 _open: dict[str, SharedTable] = {}
 
 
+#: bumped in each forked child: whoever keeps a table (or the decision to use none) compares it
+#: with the value it saw, to open its own after a fork (``--workers`` forks after loading)
+generation = 0
+
+
 def _forget() -> None:
     """In a forked child: the parent's tables are the parent's (its locks are not inherited)."""
+    global generation
     _open.clear()
+    generation += 1
 
 
 os.register_at_fork(after_in_child=_forget)
