@@ -48,7 +48,7 @@ def test_a_quota_is_shared_by_the_workers_of_a_group(pipework, tmp_path: Path) -
     p.wait_log("listening on tcp", count=2)
     statuses: collections.Counter[int] = collections.Counter()
     served: collections.Counter[bytes] = collections.Counter()
-    for _ in range(100):  # a new connection each: SO_REUSEPORT spreads them over both workers
+    for _ in range(120):  # a new connection each: SO_REUSEPORT spreads them over both workers
         status, _, body = get(port)
         statuses[status] += 1
         if status == 200:
@@ -56,7 +56,7 @@ def test_a_quota_is_shared_by_the_workers_of_a_group(pipework, tmp_path: Path) -
     seen_by = {f.name: len(f.read_text()) for f in seen.iterdir()}
     assert len(seen_by) == 2, seen_by
     assert min(seen_by.values()) > 30, seen_by  # each could have admitted 30: unshared, 60
-    assert statuses == {200: 30, 429: 70}
+    assert statuses == {200: 30, 429: 90}
     assert len(served) == 2, served  # both workers admitted some of the one quota
 
 
