@@ -294,7 +294,9 @@ class _Fetch:
         self.parts: list[bytes] = []
         self.size = 0
         self.storing = False
-        self.swallow = False  # the response is not the client's (a 304 answered from the store)
+        #: the response is not the client's: when it ends, the client gets the stored entry with
+        #: this X-Cache label and Cache-Status detail (a 304, or an error in place of a revalidation)
+        self.swallow: tuple[bytes, bytes] | None = None
         self.started = False  # a response head came
         self.done = False
         self.timer: asyncio.TimerHandle | None = None
@@ -318,7 +320,7 @@ class _Fetch:
                 self.size += len(data)
                 if self.size > self.cache.store.max_object:
                     self._give_up()
-            if not self.swallow and self.client is not None:
+            if self.swallow is None and self.client is not None:
                 self.client._out(evt)
         elif t is MessageStart:
             self._on_head(evt.head)  # type: ignore[attr-defined]
@@ -341,18 +343,15 @@ class _Fetch:
         status = head.status
         if entry is not None and status == 304:
             entry.freshen(head.raw_headers, self.request_time, now, cache.heuristic)
-            cache.store.put(entry, new=False)  # its size changed (and it may have been dropped)
+            cache.store.update(entry)
             cache.store.stats.revalidated += client is not None
-            self.swallow = True
+            self.swallow = (REVALIDATED, b"; fwd=stale; fwd-status=304")
             self._release()
-            if client is not None:
-                client._serve(entry, REVALIDATED, b"; fwd=stale; fwd-status=304", now)
             return
         if entry is not None and status >= 500 and client is not None and entry.stale_if_error(now, self.req):
-            self.swallow = True
+            self.swallow = (STALE_, b"; fwd=stale; fwd-status=%d" % status)
             self._release()
             cache.store.stats.stale += 1
-            client._serve(entry, STALE_, b"; fwd=stale; fwd-status=%d" % status, now)
             return
         raw = head.raw_headers
         cand = Entry.from_response(
@@ -404,17 +403,24 @@ class _Fetch:
             cand.size += len(body)
             self.cache.store.put(cand)
         self._finish()
-        if not self.swallow and self.client is not None:
-            self.client._out(evt)
+        client = self.client
+        if client is None:
+            return
+        if self.swallow is not None and self.entry is not None:
+            client._serve(self.entry, *self.swallow, time.time())
+        else:
+            client._out(evt)
 
     def _on_fail(self, evt: StreamEnd) -> None:
         client = self.client
         entry = self.entry
         now = time.time()
         self._finish()
-        if client is None or self.swallow:
+        if client is None:
             return
-        if entry is not None and not self.started and entry.stale_if_error(now, self.req):
+        if self.swallow is not None and entry is not None:  # the 304 or the error came: enough
+            client._serve(entry, *self.swallow, now)
+        elif entry is not None and not self.started and entry.stale_if_error(now, self.req):
             self.cache.store.stats.stale += 1
             client._serve(entry, STALE_, b"; fwd=stale; fwd-status=502", now)
         else:

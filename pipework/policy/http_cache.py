@@ -319,6 +319,7 @@ class Entry:
     __slots__ = (
         "body",
         "cc",
+        "charged",
         "etag",
         "fields",
         "initial_age",
@@ -356,6 +357,7 @@ class Entry:
         self.body = body
         self.vary = vary
         self.vkey = vkey
+        self.charged = 0  # the size a store counts for it (its size may change after)
         self._update(fields, request_time, response_time, heuristic)
 
     @classmethod
@@ -618,9 +620,10 @@ class CacheStore:
         full = (key[0], key[1], entry.vkey)
         old = self._lru.pop(full, None)
         if old is not None:
-            self.size -= old.size
+            self.size -= old.charged
         self._lru[full] = entry
         known[1].add(entry.vkey)
+        entry.charged = entry.size
         self.size += entry.size
         self.stats.stores += new
         while self.size > self.max_size:
@@ -628,9 +631,18 @@ class CacheStore:
             self.stats.evictions += 1
         return True
 
+    def update(self, entry: Entry) -> None:
+        """Account for ``entry`` again after it changed (a 304 freshened it): its size, its place
+        as the most recently used; put back if it was dropped meanwhile and nothing took its
+        place, left out if another response did."""
+        full = (entry.key[0], entry.key[1], entry.vkey)
+        now = self._lru.get(full)
+        if now is None or now is entry:
+            self.put(entry, new=False)
+
     def _drop(self, full: tuple[str, str, tuple[bytes, ...]]) -> None:
         entry = self._lru.pop(full)
-        self.size -= entry.size
+        self.size -= entry.charged
         key = (full[0], full[1])
         known = self._vary.get(key)
         if known is not None:
@@ -646,7 +658,7 @@ class CacheStore:
         for vkey in known[1]:
             entry = self._lru.pop((key[0], key[1], vkey), None)
             if entry is not None:
-                self.size -= entry.size
+                self.size -= entry.charged
         return len(known[1])
 
     def purge(self, url: str, *, prefix: bool = False) -> int:

@@ -358,3 +358,21 @@ def test_split_url() -> None:
     assert split_url("Example.com/a") == ("example.com", "/a")
     assert split_url("https://example.com:8443/a") == ("example.com:8443", "/a")
     assert split_url("example.com") == ("example.com", "")
+
+
+def test_a_freshened_entry_is_counted_at_its_new_size() -> None:
+    store = CacheStore(1 << 20, 1 << 16)
+    e = make("/a")
+    store.put(e)
+    e.freshen([(b"x-much-longer-field", b"y" * 500)], SUNDAY + 1, SUNDAY + 1)
+    store.update(e)
+    assert store.size == e.size
+    replaced = make("/a")
+    store.put(replaced)
+    store.update(e)  # another response took its place: the old one stays out
+    assert store.get(("h", "/a"), []) is replaced
+    assert store.size == replaced.size
+    store.remove(("h", "/a"))
+    store.update(e)  # dropped meanwhile: put back
+    assert store.get(("h", "/a"), []) is e
+    assert (store.size, store.stats.stores) == (e.size, 2)
