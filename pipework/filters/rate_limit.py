@@ -308,6 +308,9 @@ class RateLimit(Filter):
                 return
             self._apply(d, evt)
             return
+        if st == 0:  # no request head yet (a stream ending early): nothing to decide
+            self._out(evt)
+            return
         held = self.held
         if held is not None:
             held.append(evt)
