@@ -359,14 +359,13 @@ class _Fetch:
         )
         explicit = set_cookie = False
         length = head.length
-        for k, _ in raw:
+        for k, v in raw:
             n = k.lower()
             if n == b"expires":
                 explicit = True
             elif n == b"set-cookie":
                 set_cookie = True
-        for k, v in raw if length is None else ():
-            if k.lower() == b"content-length":
+            elif n == b"content-length" and length is None:
                 length = v
         why = storable(
             status,
@@ -474,7 +473,8 @@ class _CacheCfg(_One):
 
 
 def _straight_to_demux(out: Any) -> bool:
-    """Whether a filter's output is ``demux_http``'s own (it takes whole encoded answers)."""
+    """Whether a filter's output is ``demux_http``'s own (it takes whole encoded answers, as
+    ``RawResponse``); any other step after the cache gets events it can read and change."""
     return isinstance(out, partial) and getattr(out.func, "__func__", None) is DemuxHTTP._on_answer
 
 
