@@ -35,6 +35,7 @@ from .core import (
 from .filters import ConcurrencyLimit
 from .filters.access_log import status_counts as http_status_counts
 from .filters.health_check import HealthCheck
+from .filters.rate_limit import RedisStore
 from .filters.route import fallback, redirect, split, to
 from .filters.tls import certificates as tls_certificates
 from .filters.tls import handshake_failures as tls_handshake_failures
@@ -66,6 +67,7 @@ __all__ = [
     "MessageEnd",
     "MessageStart",
     "OutlierDetection",
+    "RedisStore",
     "Request",
     "RequestHead",
     "Response",
