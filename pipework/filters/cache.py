@@ -21,8 +21,9 @@ sends the request into a sub-pipeline of ``layout`` (typically a ``proxy``):
   response. An upstream error in place of a revalidation is answered with the stale entry when
   ``stale-if-error`` allows.
 - **BYPASS**: requests the cache cannot answer (other methods, bodies, ``Range``, upgrades,
-  ``Cache-Control: no-store``) pass through untouched but for the status field; a successful
-  unsafe method (POST, PUT, DELETE...) drops what is stored for its URL (RFC 9111 4.4).
+  ``If-Match``/``If-Unmodified-Since``/``If-Range``, ``Cache-Control: no-store``) pass through
+  untouched but for the status field; a successful unsafe method (POST, PUT, DELETE...) drops
+  what is stored for its URL (RFC 9111 4.4).
 
 Request coalescing: while a fetch for a key is under way, other misses for it wait (at most
 ``lock_timeout`` seconds, then they go on their own, as nginx's ``proxy_cache_lock``). When the
@@ -73,10 +74,16 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 DEFAULT_MAX_OBJECT = 4 * 1024 * 1024
 
 #: request fields looked at, by length (one test for the others): host, range, pragma, upgrade,
-#: cache-control/authorization/if-none-match, content-length, transfer-encoding/if-modified-since
-_NOTED_LENGTHS = frozenset((4, 5, 6, 7, 13, 14, 17))
+#: if-match/if-range, cache-control/if-none-match, content-length,
+#: transfer-encoding/if-modified-since, if-unmodified-since
+_NOTED_LENGTHS = frozenset((4, 5, 6, 7, 8, 13, 14, 17, 19))
+#: request fields that make the cache step aside: a body, a part, a protocol switch, a
+#: precondition the upstream must judge (If-Match, If-Unmodified-Since, If-Range)
+_BYPASS = frozenset(
+    (b"range", b"upgrade", b"transfer-encoding", b"if-match", b"if-unmodified-since", b"if-range")
+)
 #: the client's conditional fields, not sent on by a cache that wants whole answers to store
-_CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since", b"if-match", b"if-unmodified-since"))
+_CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since"))
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
 _PRAGMA_NO_CACHE = CacheControl()
 _PRAGMA_NO_CACHE.no_cache = True
@@ -543,8 +550,8 @@ class CacheHTTP(Filter):
                 ims = v
             elif n == b"pragma":
                 pragma = pragma or b"no-cache" in v.lower()
-            elif n in (b"range", b"upgrade", b"content-length", b"transfer-encoding"):
-                bypass = bypass or n != b"content-length" or v.strip() != b"0"
+            elif n in _BYPASS or (n == b"content-length" and v.strip() != b"0"):
+                bypass = True
         self.key = (host.decode("latin-1").lower(), head.target)
         method = head.method
         if method != "GET" and method != "HEAD":

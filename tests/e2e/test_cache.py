@@ -286,8 +286,10 @@ def test_request_directives(env: SimpleNamespace) -> None:
     assert get(env.main, path, cache_control="max-age=0")[1]["x-cache"] == "EXPIRED"
     _, f, _ = get(env.main, path, cache_control="no-store")
     assert f["x-cache"] == "BYPASS"
+    _, f, _ = get(env.main, path, if_match='"x"')  # a precondition for the upstream to judge
+    assert f["x-cache"] == "BYPASS"
     assert get(env.main, path, cache_control="only-if-cached")[1]["x-cache"] == "HIT"
-    assert b.count() == n + 3
+    assert b.count() == n + 4
 
 
 def test_authorization_needs_public(env: SimpleNamespace) -> None:
