@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import http_bench
@@ -99,17 +99,24 @@ class Chain:
     access_log: bool
     rate_limit: bool
     jwt: str | None  # "RS256", "ES256" or None
+    gate: bool = False  # an allow_ips gate every request passes (in-process only, see INPROC_ONLY)
 
 
-# the gateway servers, each step adding one policy to the one before; PREVIOUS says which
+# the gateway chains, each step adding one policy to the one before; PREVIOUS says which
 CHAINS = {
     "pw-proxy": Chain("route + proxy", False, False, None),
     "pw-log": Chain("access log (combined, to a file)", True, False, None),
+    "pw-gate": Chain("a gate every request passes (allow_ips 127.0.0.0/8)", True, False, None, gate=True),
     "pw-limit": Chain("rate limit (per client address)", True, True, None),
     "pipework": Chain("JWT RS256 (signature, exp, aud, iss)", True, True, "RS256"),
     "pipework-es256": Chain("JWT ES256 (signature, exp, aud, iss)", True, True, "ES256"),
 }
-PREVIOUS = {"pw-log": "pw-proxy", "pw-limit": "pw-log", "pipework": "pw-limit", "pipework-es256": "pw-limit"}
+PREVIOUS = {"pw-log": "pw-proxy", "pw-gate": "pw-log", "pw-limit": "pw-log", "pipework": "pw-limit",
+            "pipework-es256": "pw-limit"}
+# Measured in-process only, when pw-limit is: the first policy takes a request off demux_http's
+# direct path to a lone route/proxy (a sub-pipeline per request, its events), which the rate
+# limit's step pays; a gate doing next to nothing shows that part alone.
+INPROC_ONLY = {"pw-gate": "pw-limit"}
 PEERS = ("nginx",)
 
 
@@ -138,7 +145,10 @@ def make_credentials(work: Path) -> dict[str, Credential]:
         "exp": now + TOKEN_LIFE, "scope": "orders:read orders:write", "roles": ["customer"],
         "email": "jane.doe@example.com",
     }
-    keys = {"RS256": rsa.generate_private_key(65537, 2048), "ES256": ec.generate_private_key(ec.SECP256R1())}
+    keys: dict[str, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey] = {
+        "RS256": rsa.generate_private_key(65537, 2048),
+        "ES256": ec.generate_private_key(ec.SECP256R1()),
+    }
     out = {}
     for alg, key in keys.items():
         pem = work / f"jwt-{alg.lower()}.pem"
@@ -156,7 +166,9 @@ def gateway_file(path: Path, port: int, backends: Sequence[int], chain: Chain,
                  creds: dict[str, Credential]) -> Path:
     """Write the gateway file of ``chain``: the routes to one least-connections upstream, and the
     chain's policies on the listener (so every route has them), cheap ones first."""
-    policies = []
+    policies: list[dict[str, object]] = []
+    if chain.gate:
+        policies.append({"allow_ips": {"allow": ["127.0.0.0/8"]}})
     if chain.rate_limit:
         policies.append({"rate_limit": {"limit": RATE, "window": "1s", "key": "ip"}})
     if chain.jwt:
@@ -246,7 +258,7 @@ def nginx_server(server: str, port: int, backends: Sequence[int], work: Path,
 
 
 Command = Callable[[str, int, Sequence[int], Path, dict[str, Credential]], list[str]]
-SERVERS: dict[str, Command] = {
+SERVERS: dict[str, Command] = {  # pipework's chains, without those measured in-process only
     "pipework": pipework_server,
     "pipework-es256": pipework_server,
     "nginx": nginx_server,
@@ -335,18 +347,53 @@ def access_lines(path: Path) -> tuple[int, list[str]]:
     return count, notes
 
 
+def core_wait_seconds(port: int) -> float:
+    """Seconds the server listening on port (the processes whose command line names a file made
+    for that port, and their children) has waited for a CPU while runnable, from
+    /proc/PID/schedstat: time its core gave to other processes (0 without schedstats)."""
+    roots = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if f"-{port}.".encode() in cmdline.read_bytes():
+                roots.append(int(cmdline.parent.name))
+    waited = 0
+    for pid in {p for root in roots for p in run.process_tree(root)}:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            waited += int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])  # ns on a run queue
+    return waited / 1e9
+
+
+@dataclass
+class Found:
+    """What a run measures besides the load runs' samples, for the report."""
+
+    results: Results = field(default_factory=dict)
+    inproc: list[InProc] = field(default_factory=list)
+    #: "test server" -> the largest share of a load run the server spent waiting for its core
+    waits: dict[str, float] = field(default_factory=dict)
+
+
 def measure(test: Test, server: str, backends: dict[int, int], body: bytes, creds: dict[str, Credential],
-            opts: Options, work: Path) -> Sample:
+            opts: Options, work: Path, found: Found) -> Sample:
     """Start server in front of backends (port -> pid), check it, load it with wrk, check that
-    every backend worked and that the access log has a line per request; the sample."""
+    every backend worked and that the access log has a line per request; the sample. How long
+    the server waited for its core goes into ``found.waits``."""
     port = run.free_port()
     name = f"{server}-{test.name}-{port}"
     argv = SERVERS[server](server, port, list(backends), work, creds)
     token = token_of(server, creds)
     script = wrk_script(work, token)
     before = {b: run.cpu_seconds(pid) for b, pid in backends.items()}
-    got = http_bench.sample(name, argv, port, opts, work, lambda: check(server, port, token, body),
-                            lambda: wrk_bearer(port, test, script, opts.load_cpu, opts.duration))
+
+    def load() -> Load:
+        w0, t0 = core_wait_seconds(port), time.monotonic()
+        done = wrk_bearer(port, test, script, opts.load_cpu, opts.duration)
+        share = (core_wait_seconds(port) - w0) / (time.monotonic() - t0)
+        key = f"{test.name} {server}"
+        found.waits[key] = max(found.waits.get(key, 0.0), share)
+        return done
+
+    got = http_bench.sample(name, argv, port, opts, work, lambda: check(server, port, token, body), load)
     idle = [b for b, pid in backends.items() if run.cpu_seconds(pid) <= before[b]]
     if idle:
         raise BenchError(f"{name}: backends on ports {idle} spent no CPU time: the load was not spread")
@@ -362,7 +409,8 @@ def measure(test: Test, server: str, backends: dict[int, int], body: bytes, cred
     return got
 
 
-def run_test(test: Test, opts: Options, work: Path, creds: dict[str, Credential]) -> dict[str, Sample | str]:
+def run_test(test: Test, opts: Options, work: Path, creds: dict[str, Credential],
+             found: Found) -> dict[str, Sample | str]:
     """Run one test against every selected server, sharing four nginx backends on the load core."""
     with contextlib.ExitStack() as stack:
         backends: dict[int, int] = {}
@@ -373,7 +421,7 @@ def run_test(test: Test, opts: Options, work: Path, creds: dict[str, Credential]
             backends[port] = stack.enter_context(run.running(name, argv, opts.load_cpu, port, work)).pid
         body = b"x" * run.BODY_SIZE  # what run.nginx_backend answers
         return http_bench.rounds(
-            opts, test.name, lambda server: measure(test, server, backends, body, creds, opts, work)
+            opts, test.name, lambda server: measure(test, server, backends, body, creds, opts, work, found)
         )
 
 
@@ -457,7 +505,7 @@ def measure_inproc(opts: Options, work: Path, creds: dict[str, Credential], quic
     """Each selected gateway chain measured in-process in child processes pinned to the server
     core, the chains taking turns; the best figure of each. Checks that the access log got a
     line per request in the chains that have one."""
-    servers = [s for s in CHAINS if s in opts.servers]
+    servers = [s for s in CHAINS if s in opts.servers or INPROC_ONLY.get(s) in opts.servers]
     requests = INPROC_REQUESTS[quick]
     best: dict[str, float] = {}
     for _ in range(INPROC_ROUNDS[quick]):
@@ -480,17 +528,17 @@ def measure_inproc(opts: Options, work: Path, creds: dict[str, Credential], quic
     return [InProc(server, best[server]) for server in servers]
 
 
-def run_all(opts: Options, inproc: list[InProc], quick: bool) -> Results:
+def run_all(opts: Options, found: Found, quick: bool) -> Results:
     """Run every selected test against every selected server in a scratch directory, then the
-    selected gateway chains in-process into ``inproc``."""
+    selected gateway chains in-process; the results, also kept in ``found`` with the rest."""
     with tempfile.TemporaryDirectory(prefix="pipework-bench-gateway-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # nginx workers run as nobody when started by root
         creds = make_credentials(work)
-        results = {name: run_test(TESTS[name], opts, work, creds) for name in opts.tests}
+        found.results = {name: run_test(TESTS[name], opts, work, creds, found) for name in opts.tests}
         print("  the chains in-process ...", file=sys.stderr, flush=True)
-        inproc += measure_inproc(opts, work, creds, quick)
-    return results
+        found.inproc = measure_inproc(opts, work, creds, quick)
+    return found.results
 
 
 # --- reporting -------------------------------------------------------------------------------
@@ -510,9 +558,16 @@ def steps(cost: dict[str, float]) -> list[tuple[str, str, float, float | None]]:
 
 
 def step_table(cost: dict[str, float], figure: str) -> Table:
+    """A row per chain: what it adds, its figure and its step's cost (for the step after an
+    in-process-only chain, also the cost beyond that one's)."""
     head = ["server", "adds", figure, "step µs/req"]
-    rows = [[server, (f"+ {what}" if PREVIOUS.get(server) else what), fmt(us, 1),
-             "-" if delta is None else f"{delta:+.1f}"] for server, what, us, delta in steps(cost)]
+    rows = []
+    for server, what, us, delta in steps(cost):
+        step = "-" if delta is None else f"{delta:+.1f}"
+        for extra, after in INPROC_ONLY.items():
+            if after == server and extra in cost and delta is not None:
+                step += f" ({cost[server] - cost[extra]:+.1f} vs {extra})"
+        rows.append([server, f"+ {what}" if PREVIOUS.get(server) else what, fmt(us, 1), step])
     return head, rows
 
 
@@ -532,8 +587,12 @@ def extra(results: Results, inproc: Sequence[InProc]) -> http_bench.Sections:
     return out
 
 
-def targets(results: Results) -> list[str]:
-    """Per test and pipework chain with a JWT: the rate target against nginx, met or not."""
+WAIT_WARNING = 0.05  # share of a run a server may wait for its core before its figures are doubted
+
+
+def targets(results: Results, waits: dict[str, float]) -> list[str]:
+    """Per test and pipework chain with a JWT: the rate target against nginx, met or not; then
+    how long the servers waited for their core (other processes on it)."""
     lines = []
     for name, samples in results.items():
         theirs = samples.get("nginx")
@@ -551,6 +610,13 @@ def targets(results: Results) -> list[str]:
     if lines:
         lines.append("nginx verifies no signature (a string comparison stands in for auth_jwt, nginx "
                      "Plus only): the comparison flatters nginx")
+    if waits:
+        worst = max(waits, key=lambda k: waits[k])
+        busy = [k for k, share in waits.items() if share > WAIT_WARNING]
+        verdict = (f"DISTURBED ({len(busy)} of {len(waits)} servers' runs over {WAIT_WARNING:.0%}): other "
+                   "processes ran on the server core, rerun on a quiet machine" if busy else "quiet")
+        lines.append(f"server core: a server waited for it at most {waits[worst]:.0%} of a run ({worst}); "
+                     f"{verdict}")
     return lines
 
 
@@ -594,20 +660,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.inproc:
         return inproc_child(args.inproc[0], args.inproc[1], int(args.inproc[2]))
-    inproc: list[InProc] = []  # filled by run_all after the load runs
-    holder: list[Results] = []
+    found = Found()  # filled by run_all
     report = http_bench.Report(
         SECTION, INTRO, {name: test.title for name, test in TESTS.items()}, PEERS, TARGETS_TITLE,
-        targets, lambda: extra(holder[0], inproc) if holder else [],
+        lambda results: targets(results, found.waits), lambda: extra(found.results, found.inproc),
     )
-
-    def run_everything(opts: Options) -> Results:
-        results = run_all(opts, inproc, args.quick)
-        holder.append(results)
-        return results
-
     needed = {"taskset", "wrk", "nginx"}
-    return http_bench.main(args, lambda opts: needed, environment, run_everything, report)
+    return http_bench.main(args, lambda opts: needed, environment,
+                           lambda opts: run_all(opts, found, args.quick), report)
 
 
 if __name__ == "__main__":
