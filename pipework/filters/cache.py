@@ -659,8 +659,8 @@ class CacheHTTP(Filter):
             fields += cache.status_fields(label, detail)
             if head_only and not nm:
                 fields.append((b"content-length", b"%d" % len(entry.body)))
-            self._out(MessageStart(ResponseHead(304 if nm else entry.status, "" if nm else entry.reason,
-                                                "1.1", fields)))  # fmt: skip
+            status, reason = (304, "") if nm else (entry.status, entry.reason)
+            self._out(MessageStart(ResponseHead(status, reason, "1.1", fields)))
             if entry.body and not head_only and not nm:
                 self._out(Data(entry.body))
         self._out(MessageEnd())

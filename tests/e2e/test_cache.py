@@ -321,6 +321,8 @@ def test_under_another_step_answers_are_events(env: SimpleNamespace) -> None:
     _, f, again = get(env.wrapped, path)
     assert (f["x-cache"], f["x-wrapped"], again) == ("HIT", "1", body)
     assert int(f["age"]) >= 0
+    status, f, empty = request(env.wrapped, "HEAD", path)
+    assert (status, f["x-cache"], f["content-length"], empty) == (200, "HIT", str(len(body)), b"")
     assert get(env.main, path)[1]["x-cache"] == "HIT"  # one store for both listeners
 
 
