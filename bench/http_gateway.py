@@ -36,7 +36,11 @@ child process pinned to the server core loads the same gateway file, drives requ
 real engine (session, pipeline, codecs, filters) with stand-in client and upstream connections
 (bench/instructions.py's), logging to a file as the server does, and reports the CPU time per
 request (best of several rounds); the differences are the policies' costs without the kernel's
-share and without wrk's noise. Every process started is stopped at the end, also on Ctrl-C,
+share and without wrk's noise. One more chain is measured there, ``pw-gate``: ``pw-log`` with a
+gate every request passes, so that what the first policy costs by taking requests off
+``demux_http``'s direct path to a lone route (a sub-pipeline per request) shows apart from the
+rate limiter. How long each server waited for its core during the load runs (other processes on
+it) is reported too (/proc/PID/schedstat). Every process started is stopped at the end, also on Ctrl-C,
 SIGTERM or failure. The machinery is bench/run.py's and bench/http_bench.py's.
 
 Usage: bench/http_gateway.py [--quick] [--duration S] [--only pipework,nginx] [--markdown FILE]
@@ -73,7 +77,7 @@ AUDIENCE = "orders-api"
 ISSUER = "https://idp.example.com/"
 TOKEN_LIFE = 10 * 365 * 86400  # seconds: the token stays valid for any run
 TARGET_RATE = 0.5  # the issue's target: pipework's requests/s at least this many times nginx's
-INPROC_REQUESTS = {False: 20_000, True: 3_000}  # requests per in-process round; by --quick
+INPROC_REQUESTS = {False: 10_000, True: 3_000}  # requests per in-process round; by --quick
 INPROC_ROUNDS = {False: 3, True: 1}  # child processes per step (taking turns); by --quick
 INPROC_REPEAT = 5  # timed rounds inside each child: the best counts
 
@@ -565,7 +569,7 @@ def step_table(cost: dict[str, float], figure: str) -> Table:
     for server, what, us, delta in steps(cost):
         step = "-" if delta is None else f"{delta:+.1f}"
         for extra, after in INPROC_ONLY.items():
-            if after == server and extra in cost and delta is not None:
+            if after == server and extra in cost:
                 step += f" ({cost[server] - cost[extra]:+.1f} vs {extra})"
         rows.append([server, f"+ {what}" if PREVIOUS.get(server) else what, fmt(us, 1), step])
     return head, rows
