@@ -32,6 +32,7 @@ import hmac
 import json
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -418,6 +419,10 @@ def _json_object(part: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+#: verified tokens a verifier remembers: at most MAX_TOKEN_BYTES each plus their claims
+DEFAULT_CACHE_SIZE = 4096
+
+
 def _as_set(value: str | Iterable[str] | None) -> frozenset[str]:
     return frozenset() if value is None else frozenset((value,) if isinstance(value, str) else value)
 
@@ -436,13 +441,21 @@ class JwtVerifier:
     - ``required``: claims that must be present; ``exp`` by default, because a token without it
       never expires (pass ``()`` to accept them).
     - ``max_age``: if given, tokens issued (``iat``) longer ago than this are expired.
+    - ``cache_size``: tokens whose signature verified are remembered (at most this many, least
+      recently used out; 0: none), so a client sending the same token again costs a dictionary
+      lookup and the time checks, not a signature check (Envoy's ``jwt_cache_config``). The
+      cache is keyed by the whole token, signature included, and belongs to this verifier: new
+      keys (:meth:`with_keys`) start an empty one.
 
     Key choice: if the token names a ``kid``, the keys with that ``kid`` are tried, or if there
     are none, the keys without a ``kid`` (a single PEM key configured for an issuer that sets
     kids); no key → ``unknown key id``. Without a ``kid``, every key for the algorithm is tried.
     """
 
-    __slots__ = ("_algorithms", "_audiences", "_by_alg", "_issuers", "_keys", "leeway", "max_age", "required")
+    __slots__ = (
+        "_algorithms", "_audiences", "_by_alg", "_issuers", "_keys", "_verified", "cache_size", "leeway",
+        "max_age", "required",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -454,6 +467,7 @@ class JwtVerifier:
         leeway: float = 60.0,
         required: Iterable[str] = ("exp",),
         max_age: float | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         self._algorithms = tuple(algorithms)
         if not self._algorithms:
@@ -470,6 +484,10 @@ class JwtVerifier:
         self.leeway = float(leeway)
         self.required = tuple(required)
         self.max_age = max_age
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
+            raise ValueError(f"cache_size must be a whole number >= 0, not {cache_size!r}")
+        self.cache_size = cache_size
+        self._verified: OrderedDict[str | bytes, dict[str, Any]] = OrderedDict()
         self._keys: tuple[JwtKey, ...] = (keys,) if isinstance(keys, JwtKey) else tuple(keys)
         self._by_alg = {alg: tuple(k for k in self._keys if k.can_verify(alg)) for alg in self._algorithms}
 
@@ -483,10 +501,26 @@ class JwtVerifier:
             leeway=self.leeway,
             required=self.required,
             max_age=self.max_age,
+            cache_size=self.cache_size,
         )
 
     def verify(self, token: str | bytes, now: float) -> dict[str, Any]:
         """The token's claims if it is valid at ``now`` (Unix seconds); JwtError if not."""
+        cache = self._verified
+        claims = cache.get(token)
+        if claims is not None:
+            cache.move_to_end(token)
+            self._check_claims(claims, now)
+            return dict(claims)
+        claims = self._verify(token, now)
+        if self.cache_size:
+            cache[token] = claims
+            if len(cache) > self.cache_size:
+                cache.popitem(last=False)
+            return dict(claims)
+        return claims
+
+    def _verify(self, token: str | bytes, now: float) -> dict[str, Any]:
         if isinstance(token, str):
             if not token.isascii():
                 raise JwtError(JwtReason.MALFORMED, "not ASCII")

@@ -535,3 +535,52 @@ def test_error_texts_are_bounded_and_reasons_are_stable() -> None:
         "unknown key id",
         "wrong audience",
     }
+
+
+# -- the cache of verified tokens ---------------------------------------------------------------
+
+
+class CountingKey(JwtKey):
+    """A key that counts its signature checks."""
+
+    __slots__ = ()
+    checks = 0
+
+    def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
+        CountingKey.checks += 1
+        return super().verify(alg, signing_input, signature)
+
+
+def counting_key() -> JwtKey:
+    key = verify_key("ES256")
+    key.__class__ = CountingKey
+    CountingKey.checks = 0
+    return key
+
+
+def test_a_verified_token_is_not_checked_again_but_its_times_are() -> None:
+    v = JwtVerifier(counting_key(), ["ES256"], audience="api", leeway=0)
+    token = make("ES256")
+    first = v.verify(token, NOW)
+    first["sub"] = "mallory"  # a caller changing its copy changes nothing for the next
+    assert v.verify(token, NOW + 1) == CLAIMS
+    assert CountingKey.checks == 1
+    refused(v, token, JwtReason.EXPIRED, now=NOW + 301)  # expiry is checked on every use
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    refused(v, forged, JwtReason.BAD_SIGNATURE)  # another string: verified on its own
+    assert CountingKey.checks == 2
+
+
+def test_the_cache_is_bounded_and_can_be_off() -> None:
+    v = JwtVerifier(counting_key(), ["ES256"], cache_size=2)
+    tokens = [make("ES256", {**CLAIMS, "n": n}) for n in range(3)]
+    for t in tokens:
+        v.verify(t, NOW)
+    v.verify(tokens[0], NOW)  # the oldest went out: checked again
+    assert CountingKey.checks == 4
+    off = JwtVerifier(counting_key(), ["ES256"], cache_size=0)
+    off.verify(tokens[0], NOW)
+    off.verify(tokens[0], NOW)
+    assert CountingKey.checks == 2
+    with pytest.raises(ValueError, match="cache_size"):
+        JwtVerifier(verify_key("ES256"), ["ES256"], cache_size=-1)
