@@ -16,10 +16,8 @@ Run: pipework run examples/http_cache.py
 """
 
 import pipework as pw
-import pipework.admin.cache  # registers serve_cache_admin
-from pipework.filters.cache import HttpCache
 
-cache = HttpCache(max_size=64 << 20, max_object=4 << 20)
+cache = pw.HttpCache(max_size=64 << 20, max_object=4 << 20)
 app = pw.Upstream(["127.0.0.1:9000"])
 
 pw.listen(8080, lambda p: p.demux_http().to(lambda p: p.cache_http(cache).to(lambda p: p.proxy(app))))

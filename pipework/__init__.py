@@ -12,6 +12,7 @@ Run it with ``pipework run script.py``. See README.md and docs/ for the tour.
 from importlib.metadata import PackageNotFoundError, version
 
 from . import filters as _filters  # noqa: F401  (registers the builder methods)
+from .admin import cache as _cache_admin  # noqa: F401  (registers serve_cache_admin)
 from .admin import metrics as _metrics  # noqa: F401  (registers serve_metrics)
 from .codec.http1 import Headers, Request, RequestHead, Response, ResponseHead
 from .core import (
@@ -34,6 +35,7 @@ from .core import (
 )
 from .filters import ConcurrencyLimit
 from .filters.access_log import status_counts as http_status_counts
+from .filters.cache import HttpCache
 from .filters.health_check import HealthCheck
 from .filters.rate_limit import RedisStore
 from .filters.route import fallback, redirect, split, to
@@ -62,6 +64,7 @@ __all__ = [
     "Filter",
     "Headers",
     "HealthCheck",
+    "HttpCache",
     "Layout",
     "Message",
     "MessageEnd",
