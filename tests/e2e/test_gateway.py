@@ -475,3 +475,40 @@ listeners:
     bomb = gzip.compress(b"\0" * (1 << 20))
     assert httpx.post(f"{base}/upload", content=bomb, headers=gz, timeout=10).status_code == 413
     assert httpx.post(f"{base}/upload", content=b"not gzip at all", headers=gz, timeout=10).status_code == 400
+
+
+def test_a_cached_route_and_purge_through_the_admin_listener(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    port, admin = free_port(), free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+upstreams:
+  app: ["{b.address}"]
+caches:
+  pages: {{max_size: 1m, max_object: 64k}}
+routes:
+  - name: cached
+    match: {{prefix: /_cache/}}
+    upstream: app
+    policies:
+      - cache: {{cache: pages}}
+  - name: fresh
+    upstream: app
+listeners:
+  - address: 127.0.0.1:{port}
+admin:
+  address: 127.0.0.1:{admin}
+""")
+    start(pipework, config)
+    url = f"http://127.0.0.1:{port}/_cache/a?cc=max-age%3D60"
+    first, second = get(url), get(url)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert first.text == second.text
+    assert b.count() == 1
+    purged = httpx.request("PURGE", f"http://127.0.0.1:{admin}/_cache/a?cc=max-age%3D60", timeout=10)
+    assert purged.json() == {"purged": 1}
+    assert get(url).headers["x-cache"] == "MISS"
+    assert b.count() == 2
+    stats = get(f"http://127.0.0.1:{admin}/cache/stats").json()
+    assert stats["pages"]["hits"] == 1
+    assert "pipework_http_responses" in get(f"http://127.0.0.1:{admin}/metrics").text

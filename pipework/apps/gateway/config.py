@@ -36,7 +36,7 @@ _SIZE = re.compile(r"(\d+)\s*([kKmMgG])[bB]?")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _BYTES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
-TOP = ("listeners", "upstreams", "routes", "policies", "admin")
+TOP = ("listeners", "upstreams", "routes", "policies", "caches", "admin")
 LISTENER = (
     "address",
     "name",
@@ -109,7 +109,7 @@ POLICIES = {
     "headers": _Policy("headers", wraps=True),
     "compress": _Policy("compress_http", wraps=True),
     "error_pages": _Policy("error_pages", wraps=True, files=("pages",)),
-    "cache": _Policy("cache", wraps=True),
+    "cache": _Policy("cache_http", wraps=True),
 }
 
 Step = tuple[_Policy, dict[str, Any]]  # a policy ready to apply: its kind and its arguments
@@ -142,6 +142,8 @@ class Gateway:
         self.problems = Problems(path)
         self.doc = parse(text, self.problems)
         self.upstreams: dict[str, pw.Upstream] = {}
+        self.caches: dict[str, pw.HttpCache] = {}
+        self.cache_names: set[str] = set()  # every cache, those with mistakes too
         self.named: dict[str, list[Step]] = {}
         self.upstream_names: set[str] = set()  # every upstream, those with mistakes too
         self.policy_names: set[str] = set()  # every named policy, those with mistakes too
@@ -359,6 +361,26 @@ class Gateway:
             out.append((tm["address"], tm.get("weight", 1)))
         return out
 
+    def read_caches(self, doc: Map) -> None:
+        """``caches``: named ``pw.HttpCache`` stores, shared by the ``cache`` policies naming them."""
+        if "caches" not in doc:
+            return
+        section = self.mapping(doc["caches"], doc.line_of("caches"), "caches")
+        self.cache_names = {str(n) for n in section or ()}
+        for name, spec in (section or {}).items():
+            where, line = f"caches.{name}", section.line_of(name) if section is not None else 1
+            if spec is None:
+                spec = Map()
+                spec.line, spec.lines = line, {}
+            m = self.mapping(spec, line, where)
+            args = self.options(pw.HttpCache, m, where) if m is not None else None
+            if args is None or m is None:
+                continue
+            args.setdefault("name", str(name))
+            made = self.call(pw.HttpCache, args, m, where)
+            if made is not None:
+                self.caches[str(name)] = made
+
     def read_policies(self, doc: Map) -> None:
         section = doc.get("policies")
         if section is None:
@@ -461,6 +483,18 @@ class Gateway:
                 args[k] = self.file(v)
             elif isinstance(v, Map) and k == "pages":
                 args[k] = {code: self.file(p) if isinstance(p, str) else p for code, p in v.items()}
+        if kind == "cache" and isinstance(args.get("cache"), str):
+            name = args["cache"]
+            if name not in self.caches:
+                if name not in self.cache_names:
+                    known = ", ".join(sorted(self.cache_names)) or "none"
+                    self.bad(
+                        m.line_of("cache"),
+                        where,
+                        f"no cache named {name!r}{_suggest(name, self.cache_names)} (caches: {known})",
+                    )
+                return None
+            args["cache"] = self.caches[name]
         if (
             kind == "forward_auth"
             and isinstance(args.get("service"), str)
@@ -862,7 +896,12 @@ class Gateway:
             if m is not None:
                 self.bad(m.line, "admin", "'address' is missing (e.g. 127.0.0.1:9901)")
             return
-        layout = pw.pipeline(lambda p: p.demux_http().to(lambda p: p.serve_metrics()))
+        admin: pw.Router = pw.Router()
+        admin.add(pw.pipeline(lambda p: p.serve_metrics()), path="/metrics")
+        purge = pw.pipeline(lambda p: p.serve_cache_admin())  # every cache of the process
+        admin.add(purge, prefix="/cache/")
+        admin.add(purge, methods=["PURGE"])
+        layout = pw.pipeline(lambda p: p.demux_http().to(lambda p: p.route(admin)))
         self.call(pw.listen, {}, m, "admin", m["address"], layout)
 
     def run(self) -> None:
@@ -870,6 +909,7 @@ class Gateway:
         if doc is None:
             return
         self.read_upstreams(doc)
+        self.read_caches(doc)
         self.read_policies(doc)
         self.read_routes(doc)
         listeners = self.read_listeners(doc)
