@@ -1,120 +1,199 @@
-"""Prometheus metrics of this process, in the text exposition format (version 0.0.4).
+"""Prometheus metrics of this process (or of its whole ``--workers`` group), in the text
+exposition format (version 0.0.4).
 
 Theory of operation: nothing is counted twice. Each family reads the numbers the engine keeps
-anyway when a scrape asks for them: responses by status (the access-log counters), open client
-connections (the worker's sessions), every live upstream's targets with their health and load,
-retries and overflows, TLS certificate expiry and handshake failures, rate-limit refusals. So a
-scrape costs a little, and serving costs nothing more. ``p.serve_metrics()`` answers a scrape:
+anyway when a scrape asks for them: responses by status (the access-log counters), requests by
+listener, route, upstream and status class with their latency and body bytes
+(:mod:`pipework.filters.request_stats`, fed by ``demux_http``), open client connections (the
+worker's sessions), every live upstream's targets with their health and load and its response
+times, retries and overflows, TLS certificate expiry and handshake failures, rate-limit
+refusals. So a scrape costs a little, and serving costs a few list increments per request.
+``p.serve_metrics()`` answers a scrape:
 ``pw.listen(9100, lambda p: p.demux_http().to(lambda p: p.serve_metrics()))``.
 
-Each worker answers for itself: with ``--workers N`` a scrape reaches one of them. Combining
-them across workers is left to the scraper for now (label each worker's port).
+:func:`collect` gives this process's numbers as :class:`Family` values, each with the rule that
+combines it across workers (``SUM``, ``LIVE_SUM``, ``LIVE_MIN``, ``LIVE_MAX``); with
+``--workers N`` :mod:`pipework.admin.combine` keeps each worker's numbers in the group's
+directory and a scrape reaching any worker reports them all (docs/observability.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from ..codec.http1 import Request, Response
 from ..core import Builder, register, runtime
-from ..filters import gate, tls, upstream
+from ..filters import gate, request_stats, tls, upstream
 from ..filters.access_log import status_counts
+from . import combine
+from .families import LIVE_MAX, LIVE_MIN, LIVE_SUM, SUM, Family, render
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-
-def _escape(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: dict[str, object]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+#: the status class of each first digit (request_stats.Series.classes)
+_CLASSES = ("other", "1xx", "2xx", "3xx", "4xx", "5xx", "other", "other", "other", "other")
 
 
-def _family(name: str, kind: str, doc: str, samples: Iterable[tuple[dict[str, object], float]]) -> list[str]:
-    lines = [f"# HELP {name} {doc}", f"# TYPE {name} {kind}"]
-    lines += [f"{name}{_labels(labels)} {value:g}" for labels, value in samples]
-    return lines
-
-
-def exposition() -> str:
-    """Every metric of this process, as Prometheus reads them."""
-    out: list[str] = []
-    out += _family(
-        "pipework_http_responses_total",
+def _requests() -> list[Family]:
+    reqs = Family(
+        "pipework_http_requests_total",
         "counter",
-        "HTTP responses written, by status",
-        (({"code": code}, n) for code, n in status_counts().items()),
+        "HTTP requests answered, by listener (local port), route, upstream and status class",
+        SUM,
     )
-    worker = runtime.current
-    out += _family(
-        "pipework_connections_active",
-        "gauge",
-        "client connections open now",
-        [({}, len(worker.sessions) if worker is not None else 0)],
+    hist = Family(
+        "pipework_http_request_duration_seconds",
+        "histogram",
+        "time from the request head to the response's last byte, by listener and route",
+        SUM,
     )
+    rx = Family(
+        "pipework_http_request_body_bytes_total",
+        "counter",
+        "request body bytes received, by listener and route",
+        SUM,
+    )
+    tx = Family(
+        "pipework_http_response_bytes_total",
+        "counter",
+        "response bytes sent, head and body (not chunk framing), by listener and route",
+        SUM,
+    )
+    by_route: dict[tuple[str, str], list[float]] = {}  # buckets..., seconds, received, sent
+    width = len(request_stats.BOUNDS) + 1
+    for (listener, route, ups), s in sorted(request_stats.SERIES.items()):
+        classes: dict[str, int] = {}
+        for i, n in enumerate(s.classes()):
+            if n:
+                classes[_CLASSES[i]] = classes.get(_CLASSES[i], 0) + n
+        for cls, n in classes.items():
+            reqs.add(n, listener=listener, route=route, upstream=ups, **{"class": cls})
+        acc = by_route.setdefault((listener, route), [0] * (width + 3))
+        for i, n in enumerate(s.buckets()):
+            acc[i] += n
+        acc[width] += s.seconds
+        acc[width + 1] += s.received
+        acc[width + 2] += s.sent
+    for (listener, route), acc in by_route.items():
+        hist.histogram([int(n) for n in acc[:width]], acc[width], listener=listener, route=route)
+        rx.add(int(acc[width + 1]), listener=listener, route=route)
+        tx.add(int(acc[width + 2]), listener=listener, route=route)
+    return [reqs, hist, rx, tx]
+
+
+def _upstreams() -> list[Family]:
     ups = sorted(upstream.LIVE, key=lambda u: u.name)
-    out += _family(
+    healthy = Family(
         "pipework_upstream_target_healthy",
         "gauge",
-        "1 when the target may take requests (not down by checks, not ejected)",
-        (({"upstream": u.name, "target": t["name"]}, int(t["healthy"])) for u in ups for t in u.targets),
+        "1 when the target may take requests (not down by checks, not ejected); with workers, in every one",
+        LIVE_MIN,
     )
-    out += _family(
-        "pipework_upstream_target_active",
-        "gauge",
-        "requests in flight to the target",
-        (({"upstream": u.name, "target": t["name"]}, t["active"]) for u in ups for t in u.targets),
-    )
-    out += _family(
+    active = Family("pipework_upstream_target_active", "gauge", "requests in flight to the target", LIVE_SUM)
+    conns = Family(
         "pipework_upstream_target_connections",
         "gauge",
         "open connections to the target, idle or lent",
-        (({"upstream": u.name, "target": t["name"]}, t["connections"]) for u in ups for t in u.targets),
+        LIVE_SUM,
     )
-    out += _family(
-        "pipework_upstream_retries_total",
-        "counter",
-        "tries sent again",
-        (({"upstream": u.name}, u.retries) for u in ups),
-    )
-    out += _family(
+    for u in ups:
+        for t in u.targets:
+            healthy.add(int(t["healthy"]), upstream=u.name, target=t["name"])
+            active.add(t["active"], upstream=u.name, target=t["name"])
+            conns.add(t["connections"], upstream=u.name, target=t["name"])
+    retries = Family("pipework_upstream_retries_total", "counter", "tries sent again", SUM)
+    overflows = Family(
         "pipework_upstream_overflows_total",
         "counter",
         "requests refused with 503 at the upstream's limits",
-        (({"upstream": u.name}, u.overflows) for u in ups),
+        SUM,
     )
-    certs = tls.certificates()
-    out += _family(
+    for u in ups:
+        retries.add(u.retries, upstream=u.name)
+        overflows.add(u.overflows, upstream=u.name)
+    head = Family(
+        "pipework_upstream_header_seconds",
+        "histogram",
+        "time from the request sent to the upstream's response head (the last try)",
+        SUM,
+    )
+    whole = Family(
+        "pipework_upstream_response_seconds",
+        "histogram",
+        "time from the request sent to the end of the upstream's response (the last try)",
+        SUM,
+    )
+    for name, timing in sorted(request_stats.UPSTREAMS.items()):
+        head.histogram(timing.head, timing.head_sum, upstream=name)
+        whole.histogram(timing.whole, timing.whole_sum, upstream=name)
+    return [healthy, active, conns, retries, overflows, head, whole]
+
+
+def collect() -> list[Family]:
+    """Every metric of this process."""
+    responses = Family("pipework_http_responses_total", "counter", "HTTP responses written, by status", SUM)
+    for code, n in status_counts().items():
+        responses.add(n, code=code)
+    worker = runtime.current
+    active = Family("pipework_connections_active", "gauge", "client connections open now", LIVE_SUM)
+    active.add(len(worker.sessions) if worker is not None else 0)
+    certs = Family(
         "pipework_tls_certificate_not_after_seconds",
         "gauge",
         "when the certificate expires (Unix time)",
-        (({"names": ",".join(c["names"])}, c["not_after"].timestamp()) for c in certs),
+        LIVE_MAX,
     )
-    out += _family(
+    for c in tls.certificates():
+        certs.add(c["not_after"].timestamp(), names=",".join(c["names"]))
+    failures = Family(
         "pipework_tls_handshake_failures_total",
         "counter",
         "failed TLS handshakes, by reason",
-        (({"reason": r}, n) for r, n in sorted(tls.handshake_failures().items())),
+        SUM,
     )
-    out += _family(
+    for r, n in sorted(tls.handshake_failures().items()):
+        failures.add(n, reason=r)
+    rejected = Family(
         "pipework_rate_limit_rejections_total",
         "counter",
         "requests refused with 429, by rate_limit step",
-        (({"limit": name}, n) for name, n in sorted(gate.REJECTED.items())),
+        SUM,
     )
-    return "\n".join(out) + "\n"
+    for name, n in sorted(gate.REJECTED.items()):
+        rejected.add(n, limit=name)
+    return [responses, *_requests(), active, *_upstreams(), certs, failures, rejected]
+
+
+def exposition() -> str:
+    """Every metric of this process, or of its group when it serves with others (combined as
+    each family's rule says), as Prometheus reads them."""
+    families = collect()
+    merged = combine.merge(families)
+    if merged is None:  # serving alone
+        workers = 1
+    else:
+        families, workers = merged
+    count = Family(
+        "pipework_workers",
+        "gauge",
+        "workers whose numbers this scrape holds (alive now)",
+        LIVE_SUM,
+    )
+    count.add(workers)
+    return render([*families, count])
 
 
 def _scrape(req: Request) -> Response:
     return Response(exposition(), content_type=CONTENT_TYPE)
 
 
-def serve_metrics(self: Builder) -> Builder:
-    """Answer every request with the metrics of this process (Prometheus text format); see
-    :mod:`pipework.admin.metrics`. Use it under ``demux_http``, on an admin port."""
+def serve_metrics(self: Builder, *, refresh: float = 1.0) -> Builder:
+    """Answer every request with the metrics (Prometheus text format); see
+    :mod:`pipework.admin.metrics`. Use it under ``demux_http``, on an admin port. With
+    ``--workers N`` every worker writes its numbers to the group's directory each ``refresh``
+    seconds, and a scrape reaching any worker reports the sum of all (docs/observability.md)."""
+    if isinstance(refresh, bool) or not isinstance(refresh, int | float) or not 0.05 <= refresh <= 60:
+        raise ValueError(f"serve_metrics(): refresh must be seconds from 0.05 to 60, not {refresh!r}")
+    request_stats.enable()
+    combine.share(collect, float(refresh))
     return self.serve_http(_scrape)  # type: ignore[no-any-return]
 
 

@@ -2,9 +2,26 @@
 
 Every response is counted by status (:func:`status_counts`), whatever the settings; with
 ``demux_http(access_log="combined")`` or ``"json"`` each one is also written to the
-``pipework.access`` logger: the combined format of nginx and Apache
-(``$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer"
-"$http_user_agent"``) followed by the request time in seconds, or one JSON object a line.
+``pipework.access`` logger, as docs/observability.md shows with examples:
+
+- ``combined``: the combined format of nginx and Apache, then the request time and the
+  request's id, route, upstream and trace — nginx's ``log_format``::
+
+      '$remote_addr - - [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+      '"$http_user_agent" $request_time "$request_id" "$route" "$upstream_addr" '
+      '$upstream_connect_time $upstream_header_time $upstream_response_time "$trace_id"'
+
+  with ``-`` for what a request does not have (no upstream, no ``X-Request-Id``, no
+  ``traceparent``). Times are seconds with millisecond resolution.
+- ``json``: one object a line with the same facts under names (numbers in seconds, null when
+  absent), plus the request body bytes.
+
+The upstream facts come from the proxy's exchange (:class:`~pipework.filters.proxy.Exchange`),
+for its last try: ``upstream_addr`` lists every target tried, as nginx does
+(``"10.0.0.1:80, 10.0.0.2:80"``); the connect time is 0 on a kept-alive connection. The request
+id is the request's ``X-Request-Id`` as it went on (``request_id()`` makes one when the client
+sent none), the trace id the one of its ``traceparent`` (W3C Trace Context), both read from the
+request head when the line is written, so the log says what the upstream was sent.
 """
 
 from __future__ import annotations
@@ -13,6 +30,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
+from typing import Any
 
 from ..codec.http1 import RequestHead
 from ..core import Context
@@ -50,18 +68,64 @@ def _times() -> tuple[str, str]:
     return _stamp[1], _stamp[2]  # type: ignore[return-value]
 
 
-def _quote(v: bytes | None) -> str:
+def _quote(v: bytes | str | None) -> str:
     if not v:
         return "-"
-    return v.decode("latin-1").replace("\\", "\\\\").replace('"', '\\"')
+    s = v.decode("latin-1") if isinstance(v, bytes) else v
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def upstream_facts(ex: Any) -> tuple[str | None, str | None, float | None, float | None, float | None]:
+    """(upstream name, addresses tried, connect, header and response seconds) of a proxy
+    exchange, None for what it does not have."""
+    if ex is None or ex.ups is None:
+        return None, None, None, None, None
+    eps = [*ex.tried] if ex.tried else []
+    if ex.ep is not None:
+        eps.append(ex.ep)
+    addr = ", ".join(ep.name for ep in eps) or None
+    if not ex.sent_at:  # never sent (no target, or it waited for a connection in vain)
+        return ex.ups.name, addr, None, None, None
+    header = ex.head_at - ex.sent_at if ex.head_at else None
+    end = ex.last_read if ex.done and ex.responded else time.monotonic()
+    connect = ex.connect_time if ex.connect_time >= 0 else None
+    return ex.ups.name, addr, connect, header, end - ex.sent_at
+
+
+def _trace_id(head: RequestHead) -> str | None:
+    tp = head.header(b"traceparent")  # version "-" trace-id (32 hex) "-" parent-id "-" flags
+    if tp is None or len(tp) < 55 or tp[2:3] != b"-":
+        return None
+    return tp[3:35].decode("latin-1")
+
+
+def _text(v: bytes | None) -> str | None:
+    return None if v is None else v.decode("latin-1")
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def write(
-    fmt: str, ctx: Context, head: RequestHead | None, status: int, body_bytes: int, seconds: float
+    fmt: str,
+    ctx: Context,
+    head: RequestHead | None,
+    status: int,
+    body_bytes: int,
+    seconds: float,
+    route: str | None = None,
+    exchange: Any = None,
+    received: int = 0,
 ) -> None:
-    """Write one access log line in ``fmt`` ("combined" or "json")."""
+    """Write one access log line in ``fmt`` ("combined" or "json"): ``body_bytes`` of response
+    body sent, ``seconds`` from the request head to the response's end, the ``route``'s name,
+    the proxy ``exchange`` that answered (if one did), ``received`` request body bytes."""
     ib = ctx.inbound
     local, iso = _times()
+    ups, addr, connect, header, response = upstream_facts(exchange)
+    rid = head.header(b"x-request-id") if head else None
+    trace = _trace_id(head) if head else None
     if fmt == "json":
         rec = {
             "time": iso,
@@ -71,10 +135,18 @@ def write(
             "version": head.version if head else None,
             "status": status,
             "bytes": body_bytes,
+            "request_bytes": received,
             "duration": round(seconds, 6),
-            "referer": head.headers.get("referer") if head else None,
-            "user_agent": head.headers.get("user-agent") if head else None,
-            "request_id": head.headers.get("x-request-id") if head else None,
+            "referer": _text(head.header(b"referer")) if head else None,
+            "user_agent": _text(head.header(b"user-agent")) if head else None,
+            "request_id": _text(rid),
+            "trace_id": trace,
+            "route": route,
+            "upstream": ups,
+            "upstream_addr": addr,
+            "upstream_connect_time": None if connect is None else round(connect, 6),
+            "upstream_header_time": None if header is None else round(header, 6),
+            "upstream_response_time": None if response is None else round(response, 6),
         }
         log.info("%s", json.dumps(rec, separators=(",", ":")))
         return
@@ -82,7 +154,7 @@ def write(
     referer = _quote(head.header(b"referer")) if head else "-"
     agent = _quote(head.header(b"user-agent")) if head else "-"
     log.info(
-        '%s - - [%s] "%s" %d %d "%s" "%s" %.3f',
+        '%s - - [%s] "%s" %d %d "%s" "%s" %.3f "%s" "%s" "%s" %s %s %s "%s"',
         ib.remote_address,
         local,
         request.replace('"', '\\"'),
@@ -91,4 +163,11 @@ def write(
         referer,
         agent,
         seconds,
+        _quote(rid),
+        _quote(route),
+        addr or "-",
+        _secs(connect),
+        _secs(header),
+        _secs(response),
+        trace or "-",
     )

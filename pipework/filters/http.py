@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from functools import partial
@@ -58,8 +59,10 @@ from ..core.session import InboundSession
 from ..net import errors, spawn
 from ..net.loop import running_loop
 from . import access_log as accesslog
+from . import request_stats
 from .access_log import COUNTS
 from .proxy import NO_HEALTHY_UPSTREAM, RESPONSE_TIMEOUT, UPSTREAM_OVERFLOW, VIA_LINE
+from .request_stats import BOUNDS, FIRST_BOUND, RECEIVED, SECONDS, SENT, WIDTH, Series, series
 
 #: a response body up to this size is gathered and sent with a Content-Length; past it, chunked
 STREAM_AFTER = 64 * 1024
@@ -81,18 +84,22 @@ class _Slot:
         "done",
         "exchange",
         "head",
+        "head_len",
         "head_only",
         "keep_alive",
         "out",
         "pipeline",
         "plain",
         "raw",
+        "received",
         "req",
+        "route",
         "sent",
         "size",
         "stream",
         "t0",
         "tunnel",
+        "up",
     )
 
     def __init__(self, head_only: bool, keep_alive: bool) -> None:
@@ -108,8 +115,14 @@ class _Slot:
         self.plain = False  # streamed as it is to an HTTP/1.0 client; the close ends it
         self.raw = False
         self.req: RequestHead | None = None
-        self.sent = 0  # body bytes written, for the access log
+        self.sent = 0  # body bytes written, for the access log and the metrics
+        self.head_len = 0  # the response head's bytes, for the metrics
+        self.received = 0  # request body bytes read
         self.t0 = 0.0
+        #: the route's name (``ctx.vars.route``) and the proxy's exchange of a sub-pipeline
+        #: (``ctx.vars._pw_exchange``), taken once the request went in (see ``_upstream``)
+        self.route: str | None = None
+        self.up: Any = None
         #: 0 no tunnel; 1 the request asked for one (Upgrade, CONNECT); 2 the answer accepts it;
         #: 3 the answer's head is out and bytes pass through both ways
         self.tunnel = 0
@@ -263,6 +276,7 @@ class _Clock:
 
 
 CLOCK = _Clock()
+_UNSET = object()
 
 
 class DemuxHTTP(Filter):
@@ -281,11 +295,17 @@ class DemuxHTTP(Filter):
         "ended",
         "fast",
         "fwd",
+        "k_plain",
+        "k_route",
+        "k_series",
+        "k_ups",
         "log",
+        "metered",
         "pumping",
         "queue",
         "req",
         "t0",
+        "timed",
         "tunnel",
     )
 
@@ -302,6 +322,16 @@ class DemuxHTTP(Filter):
         self.fwd = cfg.forwarder
         self.log: str | None = cfg.access_log
         self.t0 = 0.0
+        #: the metrics' series of the last response's route and upstream (the next requests of
+        #: a connection mostly go the same way: no lookup for them)
+        self.k_route: Any = _UNSET
+        self.k_ups: Any = _UNSET
+        self.k_series: Series | None = None
+        self.k_plain: Series | None = None
+        #: requests are counted in the metrics' series (a program serving metrics asked for them)
+        self.metered = request_stats.ENABLED[0]
+        #: requests are timed: for the series or the access log
+        self.timed = self.metered or self.log is not None
         self.deferred: deque[tuple[_Slot, RequestHead, bytes]] = deque()
         self._out_hold: Hold | None = None
         self.closing = False  # no more requests will be read
@@ -372,7 +402,7 @@ class DemuxHTTP(Filter):
         """A responder's answer for a queued ``slot``: bytes, a file to pump, or an awaitable."""
         slot.req = head
         if type(data) is bytes:
-            self._account(head, data, slot.t0)
+            self._account(head, data, slot.t0, slot)
             self._emit(slot, data)
             self._complete(slot)
         elif type(data) is FileStream:
@@ -446,7 +476,7 @@ class DemuxHTTP(Filter):
         fast = self.fast
         if fast is not None and not self.closing:
             self.req = head
-            if self.log is not None:
+            if self.timed:
                 self.t0 = time.monotonic()
             if fast.needs_body:
                 self.body = []
@@ -462,9 +492,16 @@ class DemuxHTTP(Filter):
         slot = self._open_slot(head)
         layout: Layout = self.cfg.layout
         answer: Callable[[Event], None] = partial(self._on_answer, slot)
-        p = slot.pipeline = layout.spawn(self.pipeline.context, answer)
+        ctx = self.pipeline.context
+        if self.timed:  # what this request's route and proxy say, for the metrics and the log
+            v = ctx.vars
+            v.route = v._pw_exchange = None
+        p = slot.pipeline = layout.spawn(ctx, answer)
         p.start()
         p.input(MessageStart(head))
+        if self.timed:
+            slot.route = v.route
+            slot.up = v._pw_exchange
 
     def _forward(self, head: RequestHead) -> bool:
         """The direct path to a lone ``proxy`` (or a ``route`` to one): no sub-pipeline, no
@@ -476,6 +513,8 @@ class DemuxHTTP(Filter):
             if to is None:
                 return False
             slot = self._open_slot(head)
+            if self.timed:
+                slot.route = getattr(ctx.vars, "route", None)
             failed: BaseException | None = None
             try:
                 slot.exchange = to.exchange(head, ctx, self, slot)
@@ -486,7 +525,7 @@ class DemuxHTTP(Filter):
             failed = exc
         if failed is not None:  # the target function failed: 500 for this request only
             data = internal_error(failed, head, slot.keep_alive)
-            self._account(head, data, slot.t0)
+            self._account(head, data, slot.t0, slot)
             self._emit(slot, data)
             self._complete(slot)
         return True
@@ -495,7 +534,7 @@ class DemuxHTTP(Filter):
         """The request's place in the response order (and 100 Continue if it is first)."""
         slot = _Slot(head.method == "HEAD", head.keep_alive)
         slot.req = head
-        if self.log is not None:
+        if self.timed:
             slot.t0 = time.monotonic()
         self._queue(slot)
         if self.dec.expect_continue and len(self.queue) == 1:
@@ -514,6 +553,7 @@ class DemuxHTTP(Filter):
         if self.body is not None:
             self.body.append(data)
         elif cur is not None:
+            cur.received += len(data)
             if cur.exchange is not None:
                 cur.exchange.data(data)
             elif cur.pipeline is not None:
@@ -524,7 +564,7 @@ class DemuxHTTP(Filter):
         if self.fast is not None:
             if not self.closing:
                 slot = self._new_slot(head) if self.queue else None
-                self._answer(head, b"", slot, 0.0 if self.log is None else time.monotonic())
+                self._answer(head, b"", slot, time.monotonic() if self.timed else 0.0)
             return
         self.on_request(head)
         self.on_end(END)
@@ -566,6 +606,7 @@ class DemuxHTTP(Filter):
             # the client is not reading: answer when it is (the reader is paused meanwhile)
             slot = slot or self._new_slot(head)
             slot.t0 = t0
+            slot.received = len(body)
             self.deferred.append((slot, head, body))
             return
         try:
@@ -573,16 +614,25 @@ class DemuxHTTP(Filter):
         except Exception as exc:  # the handler failed: 500 for this request only
             data = internal_error(exc, head, keep)
         if slot is None and type(data) is bytes:  # nothing before it: straight out
-            if self.log is None:
+            if self.log is not None:
+                self._account(head, data, t0, None, len(body))
+            else:  # _account's work, Series.observe inlined, for the most common answer
                 COUNTS[data[9:12]] += 1
-            else:
-                self._account(head, data, t0)
+                if self.metered:
+                    v = (self.k_plain or self._plain()).v
+                    t = time.monotonic() - t0
+                    v[(data[9] - 48) * WIDTH + (0 if t <= FIRST_BOUND else bisect_left(BOUNDS, t))] += 1
+                    v[SECONDS] += t
+                    v[SENT] += len(data)
+                    if body:
+                        v[RECEIVED] += len(body)
             self._send(data)
             if not keep:
                 self._end()
             return
         slot = slot or self._new_slot(head)
         slot.t0 = t0
+        slot.received = len(body)
         self._deliver(slot, head, data)
 
     def on_upgrade(self, data: bytes) -> None:
@@ -607,7 +657,7 @@ class DemuxHTTP(Filter):
         except Exception as exc:
             data = internal_error(exc, head, slot.keep_alive)
         if not self.ended:
-            self._account(head, data, slot.t0)
+            self._account(head, data, slot.t0, slot)
             self._emit(slot, data)
             self._complete(slot)
 
@@ -657,36 +707,86 @@ class DemuxHTTP(Filter):
             fs.fd = -1
         slot.stream = None
         self.pumping = None
-        accesslog.count(fs.head[9:12] if fs is not None else 200)
-        if self.log is not None and fs is not None:
-            accesslog.write(
-                self.log,
-                self.pipeline.context,
-                slot.req,
-                int(fs.head[9:12]),
-                slot.sent,
-                time.monotonic() - slot.t0,
-            )
+        status = fs.head[9:12] if fs is not None else b"200"
+        COUNTS[status] += 1
+        if self.timed:
+            wire = slot.sent + (len(fs.head) if fs is not None else 0)
+            self._observe(slot, slot.req, status, wire, slot.t0, slot.received, None)
         self._complete(slot)
         if self.pumping is None and not self.ended:
             self._answer_deferred()
 
-    def _account(self, head: RequestHead | None, data: bytes, t0: float) -> None:
-        """Count a whole encoded response and, if asked, log it."""
+    def _account(
+        self, head: RequestHead | None, data: bytes, t0: float, slot: _Slot | None = None, received: int = 0
+    ) -> None:
+        """Count a whole encoded response (the metrics, and the log if asked)."""
         status = data[9:12]
-        accesslog.count(status)
-        if self.log is not None:
-            end = data.find(b"\r\n\r\n")
-            body = 0 if end < 0 or (head is not None and head.method == "HEAD") else len(data) - end - 4
-            accesslog.write(self.log, self.pipeline.context, head, int(status), body, time.monotonic() - t0)
+        COUNTS[status] += 1
+        if self.timed:
+            self._observe(
+                slot, head, status, len(data), t0, slot.received if slot is not None else received, data
+            )
 
     def _account_slot(self, slot: _Slot, status: int) -> None:
-        """Count a response made by a sub-pipeline and, if asked, log it."""
-        accesslog.count(status)
+        """Count a response made by a sub-pipeline or an upstream (the metrics, and the log if asked)."""
+        COUNTS[status] += 1
+        if self.timed:
+            self._observe(slot, slot.req, status, slot.head_len + slot.sent, slot.t0, slot.received, None)
+
+    def _observe(
+        self,
+        slot: _Slot | None,
+        head: RequestHead | None,
+        status: bytes | int,
+        wire: int,
+        t0: float,
+        received: int,
+        data: bytes | None,
+    ) -> None:
+        """A response is out (and ``timed``): add it to the metrics' series of its listener,
+        route and upstream, and log it if asked. ``status`` is the number or its three digits
+        as bytes; ``wire`` the response's bytes (head and body, no chunk framing); ``data`` the
+        whole response when it was written in one piece (else the body's size is ``slot.sent``)."""
+        seconds = time.monotonic() - t0
+        route = ex = None
+        if slot is not None:
+            ex = slot.exchange or self._upstream(slot)
+            route = slot.route
+            if route is None and slot.pipeline is not None:  # routed after the request went in
+                route = slot.route = getattr(self.pipeline.context.vars, "route", None)
+        if self.metered:
+            ups = ex.ups if ex is not None else None
+            s = self.k_series
+            if s is None or route is not self.k_route or ups is not self.k_ups:
+                listener = str(self.pipeline.context.inbound.local_port)
+                s = self.k_series = series(listener, route or "", ups.name if ups is not None else "")
+                self.k_route, self.k_ups = route, ups
+            s.observe(status // 100 if isinstance(status, int) else status[0] - 48, seconds, received, wire)
         if self.log is not None:
+            if data is None:
+                body = slot.sent if slot is not None else 0
+            else:
+                end = data.find(b"\r\n\r\n")
+                body = 0 if end < 0 or (head is not None and head.method == "HEAD") else len(data) - end - 4
             accesslog.write(
-                self.log, self.pipeline.context, slot.req, status, slot.sent, time.monotonic() - slot.t0
+                self.log, self.pipeline.context, head, int(status), body, seconds, route, ex, received
             )
+
+    def _plain(self) -> Series:
+        """The series of this connection's requests answered without a route or an upstream."""
+        s = self.k_plain = series(str(self.pipeline.context.inbound.local_port), "", "")
+        return s
+
+    def _upstream(self, slot: _Slot) -> Any:
+        """The proxy exchange that answered ``slot``'s request in its sub-pipeline, if one did: the
+        one seen as the request went in, or, for a proxy that started later (after a gate's
+        verdict), the context's latest if it is this request's."""
+        ex = slot.up
+        if ex is None and slot.pipeline is not None:
+            ex = getattr(self.pipeline.context.vars, "_pw_exchange", None)
+            if ex is not None and ex.head is not slot.req:
+                ex = None
+        return ex
 
     def _emit(self, slot: _Slot, data: bytes) -> None:
         q = self.queue
@@ -764,7 +864,7 @@ class DemuxHTTP(Filter):
                 return
             if isinstance(head, RawResponse):
                 slot.raw = True  # the bytes are final: nothing more to frame
-                self._account(slot.req, head.data, slot.t0)
+                self._account(slot.req, head.data, slot.t0, slot)
                 self._emit(slot, head.data)
                 slot.head = ResponseHead(200)
             elif isinstance(head, Response):
@@ -818,7 +918,7 @@ class DemuxHTTP(Filter):
             if slot.head is None:
                 slot.keep_alive = self._goes_on(slot)
                 data = gateway_error(evt.error, slot.keep_alive)  # type: ignore[attr-defined]
-                self._account(slot.req, data, slot.t0)
+                self._account(slot.req, data, slot.t0, slot)
                 self._emit(slot, data)
             else:
                 slot.keep_alive = False  # the stream ended under the response: the framing is lost
@@ -854,7 +954,9 @@ class DemuxHTTP(Filter):
             slot.chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")
         parts.append(b"\r\n" if slot.keep_alive else b"connection: close\r\n\r\n")
-        slot.body.append(b"".join(parts))
+        out = b"".join(parts)
+        slot.head_len = len(out)
+        slot.body.append(out)
 
     def on_response_data(self, slot: _Slot, data: bytes) -> None:
         if slot.head_only:
@@ -894,7 +996,7 @@ class DemuxHTTP(Filter):
         if slot.head is None:
             slot.keep_alive = self._goes_on(slot)
             data = gateway_error(error, slot.keep_alive)
-            self._account(slot.req, data, slot.t0)
+            self._account(slot.req, data, slot.t0, slot)
             slot.body.append(data)
         else:
             slot.keep_alive = False  # the response is cut short: the framing is lost
@@ -910,7 +1012,9 @@ class DemuxHTTP(Filter):
             if head.status == 101:
                 parts.append(b"connection: upgrade\r\n")
             parts.append(b"\r\n")
-            return b"".join(parts)
+            out = b"".join(parts)
+            slot.head_len = len(out)
+            return out
         if head.status in NO_BODY_STATUS or head.status < 200:
             pass
         elif slot.head_only and not slot.body:
@@ -927,7 +1031,9 @@ class DemuxHTTP(Filter):
         if not slot.keep_alive:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
-        return b"".join(parts)
+        out = b"".join(parts)
+        slot.head_len = len(out)
+        return out
 
     def _refuse(self, exc: RemoteProtocolError) -> None:
         if self.closing:  # bytes after a request that closes the connection: never read

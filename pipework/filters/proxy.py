@@ -49,6 +49,8 @@ from ..core.flow import Hold
 from ..lb.retry import IDEMPOTENT, Retry
 from ..net import errors
 from ..net.loop import running_loop
+from .request_stats import ENABLED as STATS_ON
+from .request_stats import Timing, upstream_timing
 from .upstream import DEFAULT_MAX_IDLE, MAX_IMPLICIT, Conn, Endpoint, Upstream
 
 log = logging.getLogger("pipework")
@@ -81,6 +83,7 @@ class _ProxyCfg:
         "target",
         "timed",
         "timeout",
+        "timing",
         "upstream",
     )
 
@@ -115,6 +118,8 @@ class _ProxyCfg:
             self.target = adapt(target, 1, "proxy() target")
         else:
             self.upstream = Upstream(target, **pool_options)
+        #: the upstream's response times, for the metrics (looked up per exchange for a function)
+        self.timing: Timing | None = upstream_timing(self.upstream.name) if self.upstream else None
         self.active: set[Exchange] = set()
         self.sweeper: asyncio.TimerHandle | None = None
 
@@ -266,11 +271,13 @@ class Exchange:
         "body_size",
         "cfg",
         "chunked",
+        "connect_time",
         "ctx",
         "done",
         "ep",
         "failure",
         "head",
+        "head_at",
         "head_bytes",
         "hold",
         "last_read",
@@ -319,6 +326,11 @@ class Exchange:
         self.upgrade: bytes | None = None  # the Upgrade the client asked for, passed on
         self.tunnel = False  # the server switched protocols: bytes pass through both ways
         self.started = self.last_read = self.sent_at = 0.0
+        #: for the access log (nginx's $upstream_connect_time and $upstream_header_time): seconds
+        #: from the last try's start (``sent_at``) to its new connection being up (0 for a pooled
+        #: one, -1 until a new one is up), and when the response head came (0 until then); its
+        #: end is ``last_read``
+        self.connect_time = self.head_at = 0.0
         self.hold: Hold | None = None  # taken on the client's valve while the upstream is full
         self.paused = ctx.output_paused  # the client's output is full: the upstream is not read
 
@@ -416,7 +428,11 @@ class Exchange:
                 return
         self.ep = ep
         ep.active += 1
-        self.attach(ep.take() or Conn(ep, self.cfg.connect_timeout))
+        up = ep.take()
+        if up is None:
+            up = Conn(ep, self.cfg.connect_timeout)
+            self.connect_time = -1.0  # not connected yet: see connected()
+        self.attach(up)
 
     def attach(self, up: Conn) -> None:
         """Send this try over ``up`` (the target's connection lent to us)."""
@@ -483,6 +499,7 @@ class Exchange:
                     if status in self.cfg.retry.statuses and self._retry(status):
                         return
                     self.responded = True
+                    self.head_at = self.last_read
                     ep = self.ep
                     if ups.affinity_cookie is not None and ep is not None:
                         line = ups.affinity_field(self.head, ep)
@@ -494,11 +511,21 @@ class Exchange:
                 sink.on_tunnel_end(tag)
                 return
             else:
+                if STATS_ON[0]:
+                    ups = self.ups
+                    assert ups is not None
+                    (self.cfg.timing or upstream_timing(ups.name)).observe(
+                        self.head_at - self.sent_at, self.last_read - self.sent_at
+                    )
                 # give the connection back first: the end may close the client's side at once
                 self._finish(None, reuse=up.dec.keep_alive and self.request_done)
                 sink.on_response_end(tag, e.trailers if e is not END else None)  # type: ignore[union-attr]
                 return
         sink.on_response_flush(tag)
+
+    def connected(self) -> None:
+        """The new connection of this try is up (and through its TLS handshake)."""
+        self.connect_time = monotonic() - self.sent_at
 
     def _report(self, status: int | None, error: str | None) -> None:
         ups, ep = self.ups, self.ep
@@ -536,7 +563,11 @@ class Exchange:
             self.stale_retried = True
             self.up = None
             ep = up.endpoint
-            self.attach(ep.take() or Conn(ep, self.cfg.connect_timeout))
+            up = ep.take()
+            if up is None:
+                up = Conn(ep, self.cfg.connect_timeout)
+                self.connect_time = -1.0
+            self.attach(up)
             return
         if error is None and not self.responded:
             error = errors.CONNECTION_RESET
@@ -562,6 +593,7 @@ class Exchange:
         tries = self.tries - self.stale_retried  # a fresh connection for a stale one is not a retry
         if not policy.allows(failure, head.method, tries, monotonic()):
             return False
+        self.connect_time = self.head_at = 0.0  # the next try's
         self._release(reuse=False)
         ep = self.ep
         if ep is not None:
@@ -695,6 +727,7 @@ class MuxHTTP(Filter):
             if ex is not None and not ex.done:
                 ex.abort()  # a new request before the last one was answered: the last is dropped
             ex = self.ex = Exchange(self.cfg, ctx, self)
+            ctx.vars._pw_exchange = ex  # for demux_http's access log and metrics (see _Slot.up)
             if not self.watching:
                 self.watching = True
                 ctx.watch_output(self._on_output_paused)

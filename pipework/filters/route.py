@@ -17,7 +17,9 @@ value:
   target (routing by upstream state).
 
 No match, and no ``default``: 404. The route's path parameters are in ``ctx.vars.route_params``
-(and fill ``{name}`` in rewrites and redirects).
+(and fill ``{name}`` in rewrites and redirects); its name — ``pw.to(name=)``, else the
+router's ``add(name=)``, else made of its host and path; ``"default"`` for the default — is in
+``ctx.vars.route``, where ``demux_http`` reads it for the metrics and the access log.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Forward:
     __slots__ = (
         "host",
         "layout",
+        "name",
         "proxy",
         "request_headers",
         "response_headers",
@@ -101,8 +104,13 @@ class Forward:
         host: str | None = None,
         request_headers: Mapping[str, Any] | None = None,
         response_headers: Mapping[str, Any] | None = None,
+        name: str | None = None,
         **proxy_options: Any,
     ) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"to(): name must be a non-empty str, not {name!r}")
+        #: the route's name for the metrics and the access log, over the matched route's
+        self.name = name
         self.upstream: Upstream | None = None
         if isinstance(target, Layout) or (callable(target) and not isinstance(target, Upstream)):
             if proxy_options:
@@ -325,7 +333,9 @@ class _RouteCfg:
         action = self.resolve(m.value, head, ctx)
         if not isinstance(action, Forward) or action.proxy is None or action.response_headers is not None:
             return None
-        ctx.vars.route_params = m.params
+        v = ctx.vars
+        v.route = action.name or m.route.name
+        v.route_params = m.params
         action.prepare(head, m.params, m.route.prefix)
         return action.proxy
 
@@ -379,18 +389,22 @@ class Route(Filter):
         cfg: _RouteCfg = self.cfg
         ctx = self.pipeline.context
         m = cfg.router.match(head, body)
+        v = ctx.vars
         if m is None:
-            value, params, prefix = cfg.default, {}, None
+            value, params, prefix, v.route = cfg.default, {}, None, "default"
             if value is None:
+                v.route = None
                 self._answer(404, "no route\n")
                 return
         else:
-            value, params, prefix = m.value, m.params, m.route.prefix
-        ctx.vars.route_params = params
+            value, params, prefix, v.route = m.value, m.params, m.route.prefix, m.route.name
+        v.route_params = params
         action = cfg.resolve(value, head, ctx)
         if action is None:
             self._answer(404, "no route\n")
             return
+        if isinstance(action, Forward) and action.name is not None:
+            v.route = action.name
         if isinstance(action, Redirect):
             rhead, rbody = action.response(head, params)
             self._out(MessageStart(rhead))
@@ -446,7 +460,8 @@ def to(target: Any, **options: Any) -> Forward:
     without its port), or a function of the head and the params; the query is kept),
     ``rewrite_prefix`` (replaces the route's matched prefix), ``host`` (the Host field),
     ``request_headers`` and ``response_headers`` (``{"set": {...}, "add": {...},
-    "remove": [...]}``). Other options go to ``proxy()`` (timeouts, retry)."""
+    "remove": [...]}``), ``name`` (the route's name in the metrics and the access log, over the
+    matched route's own). Other options go to ``proxy()`` (timeouts, retry)."""
     return Forward(target, **options)
 
 

@@ -78,7 +78,8 @@ class Conn:
         )
 
     def on_connect(self) -> None:
-        pass
+        if self.exchange is not None:
+            self.exchange.connected()  # the connect time, for the access log
 
     def on_data(self, data: bytes) -> None:
         ex = self.exchange

@@ -256,6 +256,7 @@ class Route(Generic[V]):
         "json",
         "kind",
         "methods",
+        "name",
         "path",
         "prefix",
         "query",
@@ -278,6 +279,7 @@ class Route(Generic[V]):
         cookies: Mapping[str, Matcher] | None,
         json: Mapping[str, object] | None,
         when: Callable[[RequestHead], bool] | None,
+        name: str | None = None,
     ) -> None:
         self.value = value
         self.index = index
@@ -314,6 +316,10 @@ class Route(Generic[V]):
         self.cookies = dict(cookies) if cookies is not None else None
         self.json = dict(json) if json is not None else None
         self._facts = bool(self._query or self._cookies)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"name must be a non-empty str, not {name!r}")
+        #: what the metrics and the access log call it: given, or made of its host and path
+        self.name = name or route_name(host, path, prefix, regex, index)
         self._plain = not (methods or self._headers or self._facts or self._json or when)
 
     def accepts(self, head: RequestHead, body: Any, facts: RequestFacts | None) -> bool:
@@ -381,6 +387,26 @@ class Route(Generic[V]):
                 continue
             parts.append(f"{name}={v!r}")
         return f"<Route {' '.join(parts)} -> {self.value!r}>"
+
+
+def route_name(
+    host: tuple[str, ...] | None,
+    path: str | None,
+    prefix: str | None,
+    regex: re.Pattern[str] | None,
+    index: int,
+) -> str:
+    """A route's name when it is not given one: its hosts (joined by ``,``) then its path as
+    written (``/users/{id}``), its prefix followed by ``*`` (``/api/*``) or ``~`` and its regex;
+    ``#index`` for a route with neither (any host, any path)."""
+    where = ",".join(host) if host else ""
+    if path is not None:
+        where += path
+    elif prefix is not None:
+        where += prefix + "*"
+    elif regex is not None:
+        where += "~" + regex.pattern
+    return where or f"#{index}"
 
 
 class Match(Generic[V]):

@@ -245,6 +245,7 @@ class Router(Generic[V]):
         cookies: Mapping[str, Matcher] | None = None,
         json: Mapping[str, object] | None = None,
         when: Callable[[RequestHead], bool] | None = None,
+        name: str | None = None,
     ) -> Route[V]:
         """Add a route to ``value`` and return it.
 
@@ -258,20 +259,22 @@ class Router(Generic[V]):
         GET). ``headers`` (names any case), ``query`` and ``cookies`` map names to matchers;
         ``json`` maps dotted paths (``"user.tier"``, ``"items.0.id"``) into the parsed body to
         matchers (see :func:`~.route_pattern.compile_matcher`); ``when(head)`` is a last
-        condition. Raises ``ValueError``/``TypeError`` for arguments it cannot route by.
+        condition. ``name`` labels the route in the metrics and the access log (default: its
+        host and path, see :func:`~.route.route_name`). Raises ``ValueError``/``TypeError`` for
+        arguments it cannot route by.
         """
         specs = [n for n, v in (("path", path), ("prefix", prefix), ("regex", regex)) if v is not None]
         if len(specs) > 1:
             raise ValueError(f"route to {value!r}: give at most one of path, prefix and regex, not {specs}")
-        for name, p in (("path", path), ("prefix", prefix)):
+        for what, p in (("path", path), ("prefix", prefix)):
             if p is None:
                 continue
             if not isinstance(p, str):
-                raise TypeError(f"{name} must be a str, not {p!r}")
+                raise TypeError(f"{what} must be a str, not {p!r}")
             if not p.startswith("/"):
-                raise ValueError(f"{name} {p!r} must start with '/'")
+                raise ValueError(f"{what} {p!r} must start with '/'")
             if "?" in p or "#" in p:
-                raise ValueError(f"{name} {p!r}: the path has no '?' or '#' (match the query with query=)")
+                raise ValueError(f"{what} {p!r}: the path has no '?' or '#' (match the query with query=)")
         if prefix is not None and is_template(prefix):
             raise ValueError(f"prefix {prefix!r}: a prefix has no {{params}} (use path= or regex=)")
         compiled: re.Pattern[str] | None = None
@@ -292,7 +295,7 @@ class Router(Generic[V]):
         hosts = _hosts(host)
         route = Route(
             value, len(self._routes), hosts, path, prefix, compiled, _methods(methods),
-            headers, query, cookies, json, when,
+            headers, query, cookies, json, when, name,
         )  # fmt: skip
         for h in hosts or ("*",):
             if h == "*":

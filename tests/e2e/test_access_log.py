@@ -8,6 +8,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import httpx
 from helpers import free_port, require
 
 SCRIPT = """\
@@ -69,4 +70,104 @@ def test_access_logs_and_counters(pipework, tmp_path: Path) -> None:
 
     stats = json.loads(curl(f"http://127.0.0.1:{ports['fast']}/stats"))
     assert stats == {"200": 3, "404": 2}  # counted before this /stats answer itself
+    assert not re.search(r"Traceback", p.output())
+
+
+UPSTREAM_SCRIPT = """\
+import pipework as pw
+api = pw.Upstream([{backend!r}], name="api")
+routes = pw.Router()
+routes.add(pw.to(api, name="echo"), prefix="/_echo")
+pw.listen("127.0.0.1:{json}", pw.pipeline(lambda p: p.demux_http(access_log="json").to(
+    lambda p: p.request_id().route(routes))))
+pw.listen("127.0.0.1:{combined}", pw.pipeline(lambda p: p.demux_http(access_log="combined").to(
+    lambda p: p.request_id().proxy(api))))
+"""
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+#: the combined format with pipework's extras (docs/observability.md)
+COMBINED = (
+    r'127\.0\.0\.1 - - \[[^\]]+\] "GET (?P<target>\S+) HTTP/1\.1" (?P<status>\d+) (?P<bytes>\d+) "-" "[^"]*" '
+    r'(?P<rt>\d+\.\d{3}) "(?P<rid>[^"]+)" "(?P<route>[^"]+)" "(?P<addr>[^"]+)" '
+    r"(?P<uct>\d+\.\d{3}) (?P<uht>\d+\.\d{3}) (?P<urt>\d+\.\d{3}) \"(?P<trace>[0-9a-f]{32})\"\n"
+)
+
+
+def get(port: int, path: str, headers: dict[str, str], body: bytes | None = None) -> bytes:
+    """The body of the answer to a GET (a POST with ``body``), by httpx."""
+    with httpx.Client(timeout=10) as c:
+        url = f"http://127.0.0.1:{port}{path}"
+        r = c.get(url, headers=headers) if body is None else c.post(url, headers=headers, content=body)
+        return r.content
+
+
+def echoed(body: bytes, name: str) -> str:
+    """A field's value in what tests/backend.py's /_echo sends back (the request as it got it)."""
+    m = re.search(rf"(?im)^{name}: (.*)$", body.decode("latin-1"))
+    assert m, body
+    return m.group(1).strip()
+
+
+def test_upstream_timing_request_id_and_trace_in_the_log(pipework, tmp_path: Path, backends) -> None:
+    (b,) = backends(1)
+    ports = {"json": free_port(), "combined": free_port()}
+    script = tmp_path / "u.py"
+    script.write_text(UPSTREAM_SCRIPT.format(backend=b.address, **ports))
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp", count=2)
+
+    # the client's id and trace go through: the upstream gets the same trace id, a new span
+    parent = {"traceparent": f"00-{TRACE}-b7ad6b7169203331-01"}
+    body = get(ports["json"], "/_echo/a", {"X-Request-Id": "req-42", **parent})
+    assert echoed(body, "x-request-id") == "req-42"
+    sent = echoed(body, "traceparent")
+    assert re.fullmatch(rf"00-{TRACE}-[0-9a-f]{{16}}-01", sent)
+    assert not sent.endswith("b7ad6b7169203331-01")
+    rec = json.loads(p.wait_log(r'\{"time":[^\n]*"target":"/_echo/a"[^\n]*\}').group(0))
+    assert rec["request_id"] == "req-42"
+    assert rec["trace_id"] == TRACE
+    assert rec["route"] == "echo"
+    assert rec["upstream"] == "api"
+    assert rec["upstream_addr"] == b.address
+    assert rec["status"] == 200
+    assert rec["bytes"] == len(body)
+    connect, header, response = (rec[f"upstream_{k}_time"] for k in ("connect", "header", "response"))
+    assert 0 <= connect <= header <= response <= rec["duration"]
+    assert connect > 0  # the first request opened the connection
+
+    # none sent: both made; the trace the upstream got is the one logged; a pooled connection
+    body = get(ports["json"], "/_echo/b", {}, b"12345")
+    rec = json.loads(p.wait_log(r'\{"time":[^\n]*"target":"/_echo/b"[^\n]*\}').group(0))
+    assert re.fullmatch(r"[0-9a-f]{32}", rec["request_id"])
+    assert echoed(body, "x-request-id") == rec["request_id"]
+    assert echoed(body, "traceparent").split("-")[1] == rec["trace_id"]
+    assert rec["method"] == "POST"
+    assert rec["request_bytes"] == 5
+    assert rec["upstream_connect_time"] == 0
+    assert 0 <= rec["upstream_header_time"] <= rec["upstream_response_time"]
+
+    # no route: no upstream facts
+    curl(f"http://127.0.0.1:{ports['json']}/elsewhere")
+    rec = json.loads(p.wait_log(r'\{"time":[^\n]*"target":"/elsewhere"[^\n]*\}').group(0))
+    assert rec["status"] == 404
+    assert rec["route"] is None
+    assert rec["upstream_addr"] is None
+    assert rec["upstream_header_time"] is None
+
+    # the combined format, with the extras after the request time
+    body = get(ports["combined"], "/_echo/c", {"X-Request-Id": "comb-1", **parent})
+    m = p.wait_log(COMBINED.replace("(?P<target>\\S+)", "(?P<target>/_echo/c)"))
+    assert m.group("status") == "200"
+    assert int(m.group("bytes")) == len(body)
+    assert (m.group("rid"), m.group("route"), m.group("addr"), m.group("trace")) == (
+        "comb-1",
+        "-",
+        b.address,
+        TRACE,
+    )
+    assert float(m.group("uct")) <= float(m.group("uht")) <= float(m.group("urt"))
+    curl(f"http://127.0.0.1:{ports['combined']}/plain")
+    line = p.wait_log(
+        r'"GET /plain HTTP/1\.1" 200 2 "-" "curl/[^"]*" \d+\.\d{3} "[0-9a-f]{32}" "-" "[^"]+" [^\n]*\n'
+    )
+    assert line
     assert not re.search(r"Traceback", p.output())
