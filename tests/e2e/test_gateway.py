@@ -137,6 +137,13 @@ admin:
     }
     by_code = {s.labels["code"]: s.value for s in families["pipework_http_responses"].samples}
     assert by_code["429"] == 3
+    by_route = {
+        (s.labels["route"], s.labels["class"]): s.value
+        for s in families["pipework_http_requests"].samples
+        if s.name == "pipework_http_requests_total"
+    }
+    assert by_route[("limited", "4xx")] == 3  # route names from the file
+    assert by_route[("limited", "2xx")] == 3
 
 
 def test_https_listener_and_a_redirect_to_it(pipework, tmp_path: Path, backends) -> None:

@@ -798,7 +798,7 @@ class Gateway:
             if r.get("listeners") is not None and listener not in [str(x) for x in r["listeners"]]:
                 continue
             match = r.get("match") or Map()
-            router.add(action, **_conditions(match))
+            router.add(action, name=name, **_conditions(match))
         return router
 
     def declare_listener(self, m: Map, name: str, where: str) -> None:
