@@ -711,7 +711,8 @@ class DemuxHTTP(Filter):
         COUNTS[status] += 1
         if self.timed:
             wire = slot.sent + (len(fs.head) if fs is not None else 0)
-            self._observe(slot, slot.req, status, wire, slot.t0, slot.received, None)
+            seconds = time.monotonic() - slot.t0
+            self._observe(slot, slot.req, status, status[0] - 48, wire, seconds, slot.received, None)
         self._complete(slot)
         if self.pumping is None and not self.ended:
             self._answer_deferred()
@@ -723,31 +724,34 @@ class DemuxHTTP(Filter):
         status = data[9:12]
         COUNTS[status] += 1
         if self.timed:
-            self._observe(
-                slot, head, status, len(data), t0, slot.received if slot is not None else received, data
-            )
+            received = slot.received if slot is not None else received
+            self._observe(slot, head, status, data[9] - 48, len(data), time.monotonic() - t0, received, data)
 
     def _account_slot(self, slot: _Slot, status: int) -> None:
         """Count a response made by a sub-pipeline or an upstream (the metrics, and the log if asked)."""
         COUNTS[status] += 1
         if self.timed:
-            self._observe(slot, slot.req, status, slot.head_len + slot.sent, slot.t0, slot.received, None)
+            ex = slot.exchange  # on the direct path, the exchange read the clock as the response ended
+            end = ex.last_read if ex is not None and ex.responded else time.monotonic()
+            wire = slot.head_len + slot.sent
+            self._observe(slot, slot.req, status, status // 100, wire, end - slot.t0, slot.received, None)
 
     def _observe(
         self,
         slot: _Slot | None,
         head: RequestHead | None,
         status: bytes | int,
+        cls: int,
         wire: int,
-        t0: float,
+        seconds: float,
         received: int,
         data: bytes | None,
     ) -> None:
         """A response is out (and ``timed``): add it to the metrics' series of its listener,
         route and upstream, and log it if asked. ``status`` is the number or its three digits
-        as bytes; ``wire`` the response's bytes (head and body, no chunk framing); ``data`` the
-        whole response when it was written in one piece (else the body's size is ``slot.sent``)."""
-        seconds = time.monotonic() - t0
+        as bytes, ``cls`` its first digit; ``seconds`` it took; ``wire`` the response's bytes
+        (head and body, no chunk framing); ``data`` the whole response when it was written in
+        one piece (else the body's size is ``slot.sent``)."""
         route = ex = None
         if slot is not None:
             ex = slot.exchange or self._upstream(slot)
@@ -761,7 +765,7 @@ class DemuxHTTP(Filter):
                 listener = str(self.pipeline.context.inbound.local_port)
                 s = self.k_series = series(listener, route or "", ups.name if ups is not None else "")
                 self.k_route, self.k_ups = route, ups
-            s.observe(status // 100 if isinstance(status, int) else status[0] - 48, seconds, received, wire)
+            s.observe(cls, seconds, received, wire)
         if self.log is not None:
             if data is None:
                 body = slot.sent if slot is not None else 0
