@@ -44,8 +44,10 @@ log = logging.getLogger("pipework")
 
 SUBDIR = "metrics"
 RETIRED = "retired.json"
-#: a live worker's file older than this many periods is not counted for gauges (it hangs)
+#: a live worker's file older than this many periods (and STALE_AFTER seconds) is not counted
+#: for gauges: the worker hangs, or its loop is too busy to write
 STALE_PERIODS = 5
+STALE_AFTER = 5.0
 #: a name absorbed into retired.json is forgotten this long after its file was removed (a reader
 #: that listed the file before may still be reading it)
 FORGET_AFTER = 60.0
@@ -178,7 +180,7 @@ def merge(own: list[Family], refresh: float | None = None) -> tuple[list[Family]
         if data is None:
             continue
         try:
-            fresh = now - os.stat(path).st_mtime < STALE_PERIODS * every
+            fresh = now - os.stat(path).st_mtime < max(STALE_PERIODS * every, STALE_AFTER)
         except OSError:
             fresh = False
         snapshots.append((name, data, fresh and _alive(int(data.get("pid", 0)))))

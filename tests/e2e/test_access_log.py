@@ -123,6 +123,7 @@ def test_upstream_timing_request_id_and_trace_in_the_log(pipework, tmp_path: Pat
     assert re.fullmatch(rf"00-{TRACE}-[0-9a-f]{{16}}-01", sent)
     assert not sent.endswith("b7ad6b7169203331-01")
     rec = json.loads(p.wait_log(r'\{"time":[^\n]*"target":"/_echo/a"[^\n]*\}').group(0))
+    assert set(rec) == set(documented()[1])  # the fields docs/observability.md shows
     assert rec["request_id"] == "req-42"
     assert rec["trace_id"] == TRACE
     assert rec["route"] == "echo"
@@ -171,3 +172,17 @@ def test_upstream_timing_request_id_and_trace_in_the_log(pipework, tmp_path: Pat
     )
     assert line
     assert not re.search(r"Traceback", p.output())
+
+
+def documented() -> tuple[str, dict[str, object]]:
+    """The example lines of docs/observability.md: combined, and JSON."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    line = re.search(r"^127\.0\.0\.1 - - .*\n", doc, re.M)
+    rec = re.search(r"```json\n(.*?)\n```", doc, re.S)
+    assert line is not None
+    assert rec is not None
+    return line.group(0), json.loads(rec.group(1))
+
+
+def test_the_documented_combined_line_is_the_format() -> None:
+    assert re.fullmatch(COMBINED, documented()[0])
