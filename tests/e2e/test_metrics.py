@@ -215,6 +215,14 @@ def group_total(admin: int, port: int) -> tuple[float, float]:
     return ok, m[("pipework_workers", ())]
 
 
+def settled(admin: int, port: int, want: tuple[float, float], timeout: float = 5.0) -> None:
+    """Wait until a scrape says ``want`` (snapshots are written every 0.2 s)."""
+    deadline = time.monotonic() + timeout
+    while (got := group_total(admin, port)) != want:
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)
+
+
 def test_workers_combined_whichever_answers(pipework, tmp_path: Path) -> None:
     port, admin = free_port(), free_port()
     (tmp_path / "g.py").write_text(GROUP.format(port=port, admin=admin))
@@ -222,7 +230,7 @@ def test_workers_combined_whichever_answers(pipework, tmp_path: Path) -> None:
     p.wait_log("listening on tcp", count=4)
     by = served(port, 60)
     assert len(by) == 2, by  # both workers served
-    time.sleep(0.6)  # past each worker's next snapshot
+    settled(admin, port, (60, 2))  # each worker's next snapshot is written
     for _ in range(8):  # new connections: scrapes reach both workers
         assert group_total(admin, port) == (60, 2)
 
@@ -233,8 +241,8 @@ def test_workers_combined_whichever_answers(pipework, tmp_path: Path) -> None:
     p.wait_log("listening on tcp", count=6)
     for _ in range(6):
         assert group_total(admin, port)[0] == 60
-    by = served(port, 40)
-    time.sleep(0.6)
+    served(port, 40)
+    settled(admin, port, (100, 2))
     for _ in range(8):
         assert group_total(admin, port) == (100, 2)
     assert not re.search(r"Traceback", p.output())
