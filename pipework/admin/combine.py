@@ -101,6 +101,7 @@ def _to_json(families: list[Family]) -> list[Any]:
 
 
 def _from_json(data: list[Any]) -> list[Family]:
+    """Families from a snapshot (ValueError or TypeError if it is not one)."""
     out = []
     for name, kind, doc, rule, samples in data:
         f = Family(name, kind, doc, rule)
@@ -189,7 +190,7 @@ def merge(own: list[Family], refresh: float | None = None) -> tuple[list[Family]
     for name, data, live in snapshots:
         if name in absorbed:
             continue
-        _add(into, order, _from_json(data["families"]), live)
+        _add(into, order, _from_json(data.get("families", [])), live)
         workers += live
     if retired.get("families"):
         _add(into, order, _from_json(retired["families"]), False)
@@ -230,7 +231,7 @@ def _fold(d: str) -> None:
         for n in todo:
             data = _read(os.path.join(d, n))
             if data is not None:
-                _add(into, order, _from_json(data["families"]), False)
+                _add(into, order, _from_json(data.get("families", [])), False)
             pruned[n] = now
         _write(os.path.join(d, RETIRED), {"absorbed": pruned, "families": _to_json(order)})
     for n in dead:  # absorbed now (or before, by a fold that stopped short of removing them)
@@ -271,7 +272,7 @@ class _Sharer(Periodic):
         self.flush()
         try:
             fold()
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:  # a file not ours, or cut short: log, go on
             log.warning("metrics: cannot fold dead workers' snapshots: %s", exc)
         return self.every
 
