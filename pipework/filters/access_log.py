@@ -131,7 +131,7 @@ def write(
             "time": iso,
             "remote": ib.remote_address,
             "method": head.method if head else None,
-            "target": head.target if head else None,
+            "target": head.original_target if head else None,
             "version": head.version if head else None,
             "status": status,
             "bytes": body_bytes,
@@ -150,7 +150,7 @@ def write(
         }
         log.info("%s", json.dumps(rec, separators=(",", ":")))
         return
-    request = f"{head.method} {head.target} HTTP/{head.version}" if head else "-"
+    request = f"{head.method} {head.original_target} HTTP/{head.version}" if head else "-"
     referer = _quote(head.header(b"referer")) if head else "-"
     agent = _quote(head.header(b"user-agent")) if head else "-"
     log.info(

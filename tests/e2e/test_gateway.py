@@ -4,6 +4,7 @@ httpx as clients, PyJWT tokens, htpasswd files from Apache's tool, certificates 
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import signal
 import socket
@@ -96,10 +97,11 @@ routes:
 listeners:
   - address: 127.0.0.1:{port}
     policies: [request_id]
+    access_log: json
 admin:
   address: 127.0.0.1:{admin}
 """)
-    start(pipework, config)
+    gw = start(pipework, config)
     base = f"http://127.0.0.1:{port}"
     r = get(f"{base}/hello")
     assert (r.status_code, r.text, r.headers["x-from"]) == (200, "hello from the gateway\n", "gateway")
@@ -111,6 +113,8 @@ admin:
     assert echoed.startswith("GET /_echo/users?id=7 HTTP/1.1\r\n"), echoed
     assert "\r\nx-gateway: yes" in echoed.lower()
     assert re.search(r"(?i)\r\nx-request-id: [0-9a-f]{32}", echoed)
+    line = gw.wait_log(r'\{[^\n]*"target":"/api/users\?id=7"[^\n]*\}').group(0)
+    assert json.loads(line)["route"] == "api"  # the target as the client sent it, not rewritten
     canary = {get(f"{base}/api/x", headers={"x-canary": "1"}).text for _ in range(4)}
     assert canary == {b2.name}  # that route has no rewrite: the backend answers with its name
     codes = [get(f"{base}/limited/x").status_code for _ in range(5)]

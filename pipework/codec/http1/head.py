@@ -99,6 +99,7 @@ class RequestHead:
         "_headers",
         "_path",
         "_query",
+        "_received",
         "_target",
         "keep_alive",
         "method",
@@ -128,6 +129,7 @@ class RequestHead:
     _path: str
     _query: str
     _target: str
+    _received: bytes  # the target as it came, kept by the first rewrite
 
     @property
     def target(self) -> str:
@@ -139,11 +141,21 @@ class RequestHead:
 
     @target.setter
     def target(self, value: str) -> None:
+        if not hasattr(self, "_received") and hasattr(self, "raw_target"):
+            self._received = self.raw_target
         self.raw_target = value.encode("latin-1")
         self._target = value
         for name in ("_path", "_query"):
             if hasattr(self, name):
                 delattr(self, name)
+
+    @property
+    def original_target(self) -> str:
+        """The request target as the client sent it, whatever rewrites followed (the access log's)."""
+        try:
+            return self._received.decode("latin-1")
+        except AttributeError:
+            return self.target
 
     @property
     def headers(self) -> Headers:
