@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..codec.http1 import Request, Response
 from ..core import Builder, register, runtime
-from ..filters import gate, request_stats, tls, upstream
+from ..filters import cache, conn_limit, gate, request_stats, tls, upstream
 from ..filters.access_log import status_counts
 from . import combine
 from .families import LIVE_MAX, LIVE_MIN, LIVE_SUM, SUM, Family, render
@@ -159,7 +159,46 @@ def collect() -> list[Family]:
     )
     for name, n in sorted(gate.REJECTED.items()):
         rejected.add(n, limit=name)
-    return [responses, *_requests(), active, *_upstreams(), certs, failures, rejected]
+    refused = Family(
+        "pipework_connections_refused_total",
+        "counter",
+        "connections refused by limit_connections (per client address), by step",
+        SUM,
+    )
+    for name, n in sorted(conn_limit.REFUSED.items()):
+        refused.add(n, limit=name)
+    return [responses, *_requests(), active, *_upstreams(), certs, failures, rejected, refused, *_caches()]
+
+
+#: what each cache counts, as (the statistics' key, the family's name suffix, its help)
+_CACHE_COUNTERS = (
+    ("hits", "hits", "requests answered from the cache while fresh"),
+    ("stale", "stale", "requests answered with a stale response (stale-while-revalidate, stale-if-error)"),
+    ("misses", "misses", "requests the cache had nothing for"),
+    ("revalidated", "revalidated", "stale responses the upstream confirmed (304)"),
+    ("bypasses", "bypasses", "requests the cache let through untouched"),
+    ("coalesced", "coalesced", "requests that waited for another's fetch of the same response"),
+    ("stores", "stores", "responses stored"),
+    ("evictions", "evictions", "stored responses dropped for room"),
+    ("purged", "purged", "stored responses dropped by a purge"),
+)
+
+
+def _caches() -> list[Family]:
+    caches = sorted(cache.LIVE, key=lambda c: c.name)
+    out = []
+    for key, suffix, doc in _CACHE_COUNTERS:
+        fam = Family(f"pipework_cache_{suffix}_total", "counter", doc, SUM)
+        for c in caches:
+            fam.add(c.statistics()[key], cache=c.name)
+        out.append(fam)
+    size = Family("pipework_cache_bytes", "gauge", "bytes the stored responses take", LIVE_SUM)
+    entries = Family("pipework_cache_entries", "gauge", "responses stored", LIVE_SUM)
+    for c in caches:
+        stats = c.statistics()
+        size.add(stats["bytes"], cache=c.name)
+        entries.add(stats["entries"], cache=c.name)
+    return [*out, size, entries]
 
 
 def exposition() -> str:

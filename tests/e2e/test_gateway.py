@@ -406,7 +406,7 @@ def test_the_example_gateway_serves(pipework, tmp_path: Path, backends) -> None:
 
 
 def test_connections_per_client_address(pipework, tmp_path: Path) -> None:
-    port = free_port()
+    port, admin = free_port(), free_port()
     config = tmp_path / "gw.yaml"
     config.write_text(f"""
 routes:
@@ -414,6 +414,8 @@ routes:
 listeners:
   - address: 127.0.0.1:{port}
     limit_connections: {{per_ip: 2, status: 503}}
+admin:
+  address: 127.0.0.1:{admin}
 """)
     start(pipework, config)
     held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
@@ -424,6 +426,11 @@ listeners:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as third:
             third.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert third.recv(4096).startswith(b"HTTP/1.1 503")
+        metrics = text_string_to_metric_families(get(f"http://127.0.0.1:{admin}/metrics").text)
+        refused = [
+            s.value for f in metrics for s in f.samples if s.name == "pipework_connections_refused_total"
+        ]
+        assert refused == [1]
     finally:
         for s in held:
             s.close()
@@ -522,4 +529,9 @@ admin:
     assert b.count() == 2
     stats = get(f"http://127.0.0.1:{admin}/cache/stats").json()
     assert stats["pages"]["hits"] == 1
-    assert "pipework_http_responses" in get(f"http://127.0.0.1:{admin}/metrics").text
+    metrics = text_string_to_metric_families(get(f"http://127.0.0.1:{admin}/metrics").text)
+    samples = {(s.name, s.labels.get("cache")): s.value for f in metrics for s in f.samples}
+    assert samples[("pipework_cache_hits_total", "pages")] == 1
+    assert samples[("pipework_cache_misses_total", "pages")] == 2
+    assert samples[("pipework_cache_purged_total", "pages")] == 1
+    assert samples[("pipework_cache_entries", "pages")] == 1
