@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from ..filters import access_log as accesslog
+
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 
@@ -27,8 +29,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def setup(level: str = "info", fmt: str = "text", tag: str = "") -> None:
-    """Send pipework's logs to stderr at ``level`` in ``fmt``; ``tag`` marks a worker's lines."""
+def setup(level: str = "info", fmt: str = "text", tag: str = "", access_log: str | None = None) -> None:
+    """Send pipework's logs to stderr at ``level`` in ``fmt``; ``tag`` marks a worker's lines;
+    HTTP access log lines to the file ``access_log`` when given (OSError if it cannot be opened)."""
+    accesslog.to_file(access_log)
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -80,6 +80,12 @@ def _common(p: argparse.ArgumentParser, serving: bool = True) -> None:
             help="on SIGTERM, how long open connections may finish (default 30)",
         )
         p.add_argument(
+            "--access-log",
+            metavar="FILE",
+            help="write HTTP access log lines to FILE (appended to; buffered, one write per batch) "
+            "instead of with the other logs on stderr",
+        )
+        p.add_argument(
             "--loop", choices=LOOPS, default="auto", help="event loop (default: uvloop when installed)"
         )
 
@@ -314,7 +320,7 @@ def _serve(loader: Callable[[], Program], args: argparse.Namespace, first: Progr
     raise_fd_limit()
 
     def child(index: int) -> int:
-        logs.setup(args.log_level, args.log_format, tag=f"w{index}")
+        logs.setup(args.log_level, args.log_format, tag=f"w{index}", access_log=args.access_log)
         return _serve_here(loader, args, None, reuse_port=True, watch=None)
 
     if args.workers > 1:
@@ -377,7 +383,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser().print_help()
         return 2
-    logs.setup(args.log_level, args.log_format)
+    try:
+        logs.setup(args.log_level, args.log_format, access_log=getattr(args, "access_log", None))
+    except OSError as exc:
+        print(f"pipework: --access-log {args.access_log}: {exc.strerror}", file=sys.stderr)
+        return 2
 
     if args.command == "check":
         prog = _load(lambda: load_file(args.script))

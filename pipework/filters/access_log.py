@@ -22,12 +22,22 @@ for its last try: ``upstream_addr`` lists every target tried, as nginx does
 id is the request's ``X-Request-Id`` as it went on (``request_id()`` makes one when the client
 sent none), the trace id the one of its ``traceparent`` (W3C Trace Context), both read from the
 request head when the line is written, so the log says what the upstream was sent.
+
+Where the lines go: to the ``pipework.access`` logger (on stderr with the other logs, with their
+time and level in front), or, after :func:`to_file` (``--access-log FILE``), to a file of their
+own, as nginx's ``access_log``: each line is only formatted and put in a buffer, and the buffer
+is written with one ``write`` when the event loop has run what was ready, or sooner once it
+holds 64 KiB (nginx's ``buffer=``), so a busy worker makes one system call for many requests.
+The file is opened for appending (``O_APPEND``): workers share it line by line, and a log
+rotation that copies and truncates it (logrotate's ``copytruncate``) is safe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -36,6 +46,68 @@ from ..codec.http1 import RequestHead
 from ..core import Context
 
 log = logging.getLogger("pipework.access")
+
+#: bytes buffered before they are written whatever else is ready
+BUFFER = 64 * 1024
+
+
+class _FileSink:
+    """Access log lines buffered for one write per event-loop turn (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.lines: list[str] = []
+        self.size = 0
+        self.scheduled = False
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+        self.size += len(line)
+        if self.size >= BUFFER:
+            self.flush()
+        elif not self.scheduled:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+                self.scheduled = True
+            except RuntimeError:  # no loop running (a test, a tool): at once
+                self.flush()
+
+    def flush(self) -> None:
+        self.scheduled = False
+        if not self.lines:
+            return
+        data = "".join(self.lines).encode("utf-8", "backslashreplace")
+        self.lines.clear()
+        self.size = 0
+        try:
+            while data:
+                data = data[os.write(self.fd, data) :]
+        except OSError as exc:
+            logging.getLogger("pipework").error("access log %s: %s; lines lost", self.path, exc.strerror)
+
+
+_sink: _FileSink | None = None
+
+
+def to_file(path: str | None) -> None:
+    """Write access log lines to the file at ``path`` (made if missing, appended to), or back to
+    the ``pipework.access`` logger with None. Raises OSError when the file cannot be opened."""
+    global _sink
+    new = _FileSink(path) if path else None
+    old, _sink = _sink, new
+    if old is not None:
+        old.flush()
+        os.close(old.fd)
+
+
+def _emit(line: str) -> None:
+    sink = _sink
+    if sink is not None:
+        sink.emit(line + "\n")
+    else:
+        log.info("%s", line)
+
 
 FORMATS = ("combined", "json")
 
@@ -148,26 +220,14 @@ def write(
             "upstream_header_time": None if header is None else round(header, 6),
             "upstream_response_time": None if response is None else round(response, 6),
         }
-        log.info("%s", json.dumps(rec, separators=(",", ":")))
+        _emit(json.dumps(rec, separators=(",", ":")))
         return
     request = f"{head.method} {head.original_target} HTTP/{head.version}" if head else "-"
+    request = request.replace('"', '\\"')
     referer = _quote(head.header(b"referer")) if head else "-"
     agent = _quote(head.header(b"user-agent")) if head else "-"
-    log.info(
-        '%s - - [%s] "%s" %d %d "%s" "%s" %.3f "%s" "%s" "%s" %s %s %s "%s"',
-        ib.remote_address,
-        local,
-        request.replace('"', '\\"'),
-        status,
-        body_bytes,
-        referer,
-        agent,
-        seconds,
-        _quote(rid),
-        _quote(route),
-        addr or "-",
-        _secs(connect),
-        _secs(header),
-        _secs(response),
-        trace or "-",
+    _emit(
+        f'{ib.remote_address} - - [{local}] "{request}" {status} {body_bytes} '
+        f'"{referer}" "{agent}" {seconds:.3f} "{_quote(rid)}" "{_quote(route)}" "{addr or "-"}" '
+        f'{_secs(connect)} {_secs(header)} {_secs(response)} "{trace or "-"}"'
     )

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -186,3 +187,31 @@ def documented() -> tuple[str, dict[str, object]]:
 
 def test_the_documented_combined_line_is_the_format() -> None:
     assert re.fullmatch(COMBINED, documented()[0])
+
+
+def test_an_access_log_file_shared_by_workers(pipework, tmp_path: Path) -> None:
+    """--access-log FILE: every request's line in the file, whole lines from both workers, none
+    on stderr with the other logs."""
+    port = free_port()
+    script = tmp_path / "site.py"
+    script.write_text(
+        "import os\n"
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http(access_log='json').to(\n"
+        "    lambda p: p.serve_http(lambda req: str(os.getpid())))))\n"
+    )
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    server = pipework("run", str(script), "--workers", "2", "--access-log", str(log))
+    server.wait_log("listening on tcp", count=2)
+    pids = set()
+    for i in range(60):  # a new connection each: the kernel spreads them over the workers
+        pids.add(httpx.get(f"http://127.0.0.1:{port}/n/{i}", timeout=10).text)
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while len(log.read_text().splitlines()) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted(r["target"] for r in lines) == sorted(f"/n/{i}" for i in range(60))
+    assert all(r["status"] == 200 for r in lines)
+    assert '"target":"/n/' not in server.output()
