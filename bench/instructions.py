@@ -12,6 +12,8 @@ its pipeline, the codecs, the filters) with no sockets: requests go in through t
 - ``static``: ``demux_http().to(serve_files(dir))``, a GET of a cached 1 KiB file.
 - ``proxy``: ``demux_http().to(proxy(url))``, a GET answered by a pooled upstream connection
   (a stand-in) with the head nginx sends and a 1 KiB body.
+- ``route``: the same through ``route()`` among 100 routes; ``gated``: through ``request_id()``
+  and a ``rate_limit`` that is never reached, then the proxy.
 
 The ``served-*`` scenarios count a real server process instead (uvloop, its transports and the
 event loop included), answering one keep-alive client that sends ``GET /f.bin`` with a ``Host``
@@ -53,7 +55,7 @@ RESPONSE = (
     b'ETag: "6b07ae52-400"\r\nAccept-Ranges: bytes\r\n\r\n' + BODY
 )
 SERVED = ("served-pipework", "served-bare", "served-fields", "proxied-pipework", "proxied-bare")
-SCENARIOS = ("static", "proxy", "route", *SERVED)
+SCENARIOS = ("static", "proxy", "route", "gated", *SERVED)
 SERVED_REQUEST = b"GET /f.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
@@ -107,6 +109,8 @@ async def drive(scenario: str, n: int, www: str) -> None:
             routes.add(upstream, prefix=f"/svc{i}/")
         routes.add(upstream, prefix="/")
         inner = lambda p: p.route(routes)  # noqa: E731
+    elif scenario == "gated":  # a request id and a rate limit (never reached) before the proxy
+        inner = lambda p: p.request_id().rate_limit(10**9, 1).proxy("http://127.0.0.1:9")  # noqa: E731
     else:
         inner = lambda p: p.proxy("http://127.0.0.1:9")  # noqa: E731
     prog = run_declarations(
@@ -114,8 +118,8 @@ async def drive(scenario: str, n: int, www: str) -> None:
     )
     layout = prog.listens[0].layout
     up = None
-    if scenario in ("proxy", "route"):  # one kept-alive upstream connection, already in the pool
-        cfg = layout.templates[0].cfg.layout.templates[0].cfg
+    if scenario in ("proxy", "route", "gated"):  # one kept-alive upstream connection, already pooled
+        cfg = layout.templates[0].cfg.layout.templates[-1].cfg
         if scenario == "route":
             cfg = cfg.action(upstream).proxy
         cfg.upstream.max_requests_per_connection = 0  # the one connection carries them all

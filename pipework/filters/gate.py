@@ -48,6 +48,11 @@ class Gate(Filter):
 
     __slots__ = ("blocked",)
 
+    @staticmethod
+    def direct_check(cfg: Check) -> Check:
+        """The check, for demux_http's direct path (see filters.http.direct_checks)."""
+        return cfg
+
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
         self.blocked = False

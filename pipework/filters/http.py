@@ -27,7 +27,7 @@ import os
 import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -53,6 +53,7 @@ from ..codec.http1.message import NO_BODY_STATUS
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.builder import LayoutLike, as_layout
 from ..core.callback import Callback
+from ..core.filter import Template
 from ..core.flow import Hold
 from ..core.pipeline import Layout, Pipeline
 from ..core.session import InboundSession
@@ -170,8 +171,64 @@ class _DemuxCfg:
         self.responder = self.forwarder = None
         if len(ts) == 1 and getattr(ts[0].cfg, "respond", None) is not None:
             self.responder = ts[0].cfg
-        elif len(ts) == 1 and getattr(ts[0].cfg, "direct", None) is not None:
-            self.forwarder = ts[0].cfg
+        elif ts and getattr(ts[-1].cfg, "direct", None) is not None:
+            checks = direct_checks(ts[:-1])
+            if checks is not None:
+                self.forwarder = GatedForwarder(checks, ts[-1].cfg, Layout(layout.name, list(ts[-1:])))
+
+
+Check = Callable[[RequestHead, Any], "tuple[int, list[tuple[bytes, bytes]], str] | None"]
+
+
+def direct_checks(templates: Sequence[Template]) -> tuple[Check, ...] | None:
+    """The checks of these steps, when each has one that decides from the request head alone
+    (its filter class's ``direct_check(cfg)`` gives it: a gate, a local rate limit), so that
+    ``demux_http``'s direct path may run them in place of the steps; None if one has not."""
+    checks = []
+    for t in templates:
+        get = getattr(t.cls, "direct_check", None)
+        check = get(t.cfg) if get is not None else None
+        if check is None:
+            return None
+        checks.append(check)
+    return tuple(checks)
+
+
+class Refusal:
+    """A check's answer (status, fields, text) on the direct path, sent in place of a response."""
+
+    __slots__ = ("answer",)
+
+    def __init__(self, answer: tuple[int, list[tuple[bytes, bytes]], str]) -> None:
+        self.answer = answer
+
+    def encode(self, head: RequestHead, keep_alive: bool) -> bytes:
+        status, fields, text = self.answer
+        ctype = next((v.decode("latin-1") for k, v in fields if k == b"content-type"), "text/plain")
+        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields if k != b"content-type"]
+        answer = Response(text.encode(), status, headers=extra, content_type=ctype)
+        return encode_response(answer, CLOCK.date, keep_alive, head.method == "HEAD")
+
+
+class GatedForwarder:
+    """Checks in front of a forwarder (a ``proxy`` or a ``route``) on ``demux_http``'s direct
+    path: they run on the request head, in order, and the first answer is sent at once; if all
+    pass, the forwarder takes the request. When the forwarder leaves a request to a
+    sub-pipeline, that request goes through ``rest`` (the forwarder alone): the checks ran."""
+
+    __slots__ = ("checks", "inner", "rest")
+
+    def __init__(self, checks: tuple[Check, ...], inner: Any, rest: Layout) -> None:
+        self.checks = checks
+        self.inner = inner
+        self.rest = rest
+
+    def direct(self, head: RequestHead, ctx: Any) -> Any:
+        for check in self.checks:
+            answer = check(head, ctx)
+            if answer is not None:
+                return Refusal(answer)
+        return self.inner.direct(head, ctx)
 
 
 def internal_error(exc: BaseException, head: RequestHead, keep_alive: bool) -> bytes:
@@ -487,10 +544,14 @@ class DemuxHTTP(Filter):
             return
         if self.closing:
             return
-        if self.fwd is not None and not self.dec.upgrading and self._forward(head):
-            return
-        slot = self._open_slot(head)
+        fwd = self.fwd
         layout: Layout = self.cfg.layout
+        if fwd is not None and not self.dec.upgrading:
+            if self._forward(head):
+                return
+            if type(fwd) is GatedForwarder:
+                layout = fwd.rest  # its checks passed: the forwarder's sub-pipeline alone
+        slot = self._open_slot(head)
         answer: Callable[[Event], None] = partial(self._on_answer, slot)
         ctx = self.pipeline.context
         if self.timed:  # what this request's route and proxy say, for the metrics and the log
@@ -516,6 +577,12 @@ class DemuxHTTP(Filter):
             if self.timed:
                 slot.route = getattr(ctx.vars, "route", None)
             failed: BaseException | None = None
+            if type(to) is Refusal:
+                data = to.encode(head, slot.keep_alive)
+                self._account(head, data, slot.t0, slot)
+                self._emit(slot, data)
+                self._complete(slot)
+                return True
             try:
                 slot.exchange = to.exchange(head, ctx, self, slot)
             except Exception as exc:

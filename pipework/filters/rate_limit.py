@@ -267,6 +267,12 @@ class RateLimit(Filter):
 
     __slots__ = ("cost", "counting", "held", "held_size", "key", "out", "spent", "state")
 
+    @staticmethod
+    def direct_check(cfg: _Cfg) -> Callable[[RequestHead, Any], Any] | None:
+        """For demux_http's direct path: the check of a limit decided here and now (not through
+        Redis, not on bytes, which are charged when the response has gone); else None."""
+        return cfg.check if cfg.zone.redis is None and cfg.cost >= 0 else None
+
     # state: 0 before the head, 1 waiting for Redis, 2 passing, 3 refused
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
@@ -395,6 +401,15 @@ class _Cfg:
         self.zone = zone
         self.key = key
         self.cost = cost  # -1: bytes
+
+    def check(self, head: RequestHead, ctx: Any) -> tuple[int, list[tuple[bytes, bytes]], str] | None:
+        """The local decision for one request, as a gate's answer: None to pass, or the 429."""
+        k = self.key(head, ctx)
+        d = self.zone.local(k if k is not None else b"", self.cost)
+        if d.allowed:
+            return None
+        REJECTED[self.zone.name] += 1
+        return 429, [(b"content-type", b"text/plain"), *rate_limit_headers(d)], "too many requests\n"
 
 
 def rate_limit(

@@ -36,6 +36,7 @@ from ..core.builder import as_layout
 from ..core.pipeline import Pipeline
 from ..lb.hashing import hash_key
 from ..lb.router import NO_BODY, Router
+from .http import Check, Refusal, direct_checks
 from .keys import key_function
 from .upstream import Upstream
 
@@ -84,6 +85,7 @@ class Forward:
     """``pw.to(target, ...)``: a layout or an upstream, with request and response changes."""
 
     __slots__ = (
+        "checks",
         "host",
         "layout",
         "name",
@@ -126,9 +128,15 @@ class Forward:
             raise ValueError(f"to(): rewrite {rewrite!r} must start with /")
         if rewrite_prefix is not None and not rewrite_prefix.startswith("/"):
             raise ValueError(f"to(): rewrite_prefix {rewrite_prefix!r} must start with /")
-        #: the proxy's settings when the layout is a lone proxy (demux_http's direct path)
+        #: the proxy's settings when the layout is a proxy, alone or after steps that decide from
+        #: the request head (``checks``, run in their place): demux_http's direct path
         ts = self.layout.templates
-        self.proxy = ts[0].cfg if len(ts) == 1 and getattr(ts[0].cfg, "direct", None) is not None else None
+        self.proxy: Any = None
+        self.checks: tuple[Check, ...] = ()
+        if ts and getattr(ts[-1].cfg, "exchange", None) is not None:
+            checks = direct_checks(ts[:-1])
+            if checks is not None:
+                self.proxy, self.checks = ts[-1].cfg, checks
         self.rewrite = rewrite
         self.rewrite_prefix = rewrite_prefix
         self.host = _value(host, "to(): host") if host is not None else None
@@ -337,6 +345,10 @@ class _RouteCfg:
         v.route = action.name or m.route.name
         v.route_params = m.params
         action.prepare(head, m.params, m.route.prefix)
+        for check in action.checks:
+            answer = check(head, ctx)
+            if answer is not None:
+                return Refusal(answer)
         return action.proxy
 
 
