@@ -11,9 +11,9 @@ default, ES256 as a second server: signature, ``exp``, ``aud`` and ``iss``), the
 access log in the combined format written to a file. wrk sends ``Authorization: Bearer`` with
 one valid token (expiring in ten years) through a Lua script.
 
-- ``pipework``: ``pipework gateway FILE --log-level info``; the access lines go to the
-  ``pipework.access`` logger, which the command line sends to stderr, which the runner sends to
-  a file. ``pipework-es256`` is the same with an ES256 key and token.
+- ``pipework``: ``pipework gateway FILE --log-level info --access-log LOG``; the access lines go
+  to the file LOG (buffered, one write per event-loop turn), the other logs to stderr, which the
+  runner sends to a file. ``pipework-es256`` is the same with an ES256 key and token.
 - ``nginx``: ``worker_processes 1``, the routes as ``location`` blocks, ``limit_req_zone
   $binary_remote_addr`` + ``limit_req ... nodelay``, ``access_log`` to a file (a format with
   the fields pipework's combined line has), ``proxy_pass`` to a ``least_conn`` upstream with
@@ -52,6 +52,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -200,12 +201,17 @@ def gateway_file(path: Path, port: int, backends: Sequence[int], chain: Chain,
 
 def pipework_server(server: str, port: int, backends: Sequence[int], work: Path,
                     creds: dict[str, Credential]) -> list[str]:
-    """`pipework gateway` of the server's chain, one worker, access lines on stderr (a file)."""
+    """`pipework gateway` of the server's chain, one worker, access lines to a file (--access-log)."""
     exe = Path(sys.executable).parent / "pipework"
     if not exe.exists():
         raise BenchError(f"{exe} not found: install pipework into this Python (make)")
     config = gateway_file(work / f"{server}-{port}.yaml", port, backends, CHAINS[server], creds)
-    return [str(exe), "gateway", str(config), "--log-level", "info"]
+    return [str(exe), "gateway", str(config), "--log-level", "info",
+            "--access-log", str(pipework_access_log(work, port))]
+
+
+def pipework_access_log(work: Path, port: int) -> Path:
+    return work / f"pipework-{port}-access.log"
 
 
 # nginx's line with the fields of pipework's combined line (filters/access_log.py), the request
@@ -402,8 +408,12 @@ def measure(test: Test, server: str, backends: dict[int, int], body: bytes, cred
     if idle:
         raise BenchError(f"{name}: backends on ports {idle} spent no CPU time: the load was not spread")
     logged = server == "nginx" or CHAINS[server].access_log
-    log = nginx_access_log(work, port) if server == "nginx" else run.log_file(work, name)
+    log = nginx_access_log(work, port) if server == "nginx" else pipework_access_log(work, port)
+    if not log.exists():
+        log.write_text("")
     lines, notes = access_lines(log)
+    if server != "nginx":
+        notes += access_lines(run.log_file(work, name))[1]
     if notes:  # warnings or errors: worth a look, not a failure
         print(f"  {name} logged:\n" + "\n".join("    " + n for n in notes[-15:]), file=sys.stderr)
     if logged and lines < got.load.units:
@@ -453,7 +463,8 @@ async def drive(config: str, token: str, requests: int, repeat: int) -> float:
     from pipework.core.session import InboundSession
     from pipework.filters.upstream import LIVE, Conn
 
-    logs.setup("info")  # as `pipework gateway --log-level info`: lines on stderr, a file here
+    # as `pipework gateway --log-level info --access-log FILE`
+    logs.setup("info", access_log=os.environ["BENCH_ACCESS_LOG"])
     prog = run_declarations(config, lambda: gateway.declare(config))
     layout = prog.listens[0].layout
     pooled = []
@@ -494,6 +505,7 @@ async def drive(config: str, token: str, requests: int, repeat: int) -> float:
     if proxied != done or client.writes != done:
         raise SystemExit(f"{config}: {proxied} of {done} requests proxied, {client.writes} answers; "
                          f"last: {client.last[:200]!r}")
+    logs.setup("info")  # the access log file flushed and closed
     return best / requests * 1e6
 
 
@@ -517,14 +529,17 @@ def measure_inproc(opts: Options, work: Path, creds: dict[str, Credential], quic
             config = gateway_file(work / f"inproc-{server}.yaml", run.free_port(),
                                   [9, 10, 11, 12][:BACKENDS], CHAINS[server], creds)  # never connected
             log = work / f"inproc-{server}.log"
+            access = work / f"inproc-{server}-access.log"
+            access.write_text("")
             argv = ["taskset", "-c", str(opts.server_cpu), sys.executable, __file__,
                     "--inproc", str(config), token_of(server, creds), str(requests)]
             with log.open("w") as err:
                 done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err, text=True, timeout=600,
-                                      stdin=subprocess.DEVNULL, check=False)
+                                      stdin=subprocess.DEVNULL, check=False,
+                                      env={**os.environ, "BENCH_ACCESS_LOG": str(access)})
             if done.returncode != 0:
                 raise BenchError(f"in-process {server} failed:\n{run.log_tail(log)}")
-            lines, _ = access_lines(log)
+            lines, _ = access_lines(access)
             expected = requests // 5 + INPROC_REPEAT * requests if CHAINS[server].access_log else 0
             if lines != expected:
                 raise BenchError(f"in-process {server}: {lines:,} access lines for {expected:,} requests")
