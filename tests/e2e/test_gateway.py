@@ -535,3 +535,27 @@ admin:
     assert samples[("pipework_cache_misses_total", "pages")] == 2
     assert samples[("pipework_cache_purged_total", "pages")] == 1
     assert samples[("pipework_cache_entries", "pages")] == 1
+
+
+def test_connect_tunnels(pipework, tmp_path: Path, backends) -> None:
+    """A CONNECT route answered with a TCP tunnel to allowed targets (curl as a proxy client)."""
+    (b,) = backends(1)
+    port = free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+routes:
+  - name: proxying
+    match: {{methods: [CONNECT]}}
+    tunnel: {{allow: ["127.0.0.1:{b.port}"]}}
+  - respond: {{body: "not a tunnel\\n"}}
+listeners:
+  - address: 127.0.0.1:{port}
+""")
+    start(pipework, config)
+    via = ["curl", "-sS", "--max-time", "10", "-p", "-x", f"http://127.0.0.1:{port}"]
+    r = subprocess.run([*via, f"http://127.0.0.1:{b.port}/x"], capture_output=True, text=True, timeout=30)
+    assert r.stdout == b.name, r.stderr
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 403")
+    assert get(f"http://127.0.0.1:{port}/").text == "not a tunnel\n"

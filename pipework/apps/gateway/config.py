@@ -64,6 +64,7 @@ ROUTE = (
     "redirect",
     "respond",
     "static",
+    "tunnel",
     "rewrite",
     "rewrite_prefix",
     "host",
@@ -73,7 +74,7 @@ ROUTE = (
     "retry",
     "policies",
 )
-ACTIONS = ("upstream", "split", "fallback", "redirect", "respond", "static")
+ACTIONS = ("upstream", "split", "fallback", "redirect", "respond", "static", "tunnel")
 MATCH = ("host", "path", "prefix", "regex", "methods", "headers", "query", "cookies", "json")
 TIMEOUTS = {
     "connect": "connect_timeout",
@@ -603,6 +604,8 @@ class Gateway:
             )
         if kind == "respond":
             final = self.respond(value, line, f"{where}.respond")
+        elif kind == "tunnel":
+            final = self.tunnel(value, line, f"{where}.tunnel")
         else:
             final = self.static(value, line, f"{where}.static")
         if final is None:
@@ -721,6 +724,21 @@ class Gateway:
         if answer is None:
             return None
         return lambda p: p.serve_http(lambda req: answer)
+
+    def tunnel(self, value: Any, line: int, where: str) -> LayoutFn | None:
+        """``tunnel``: CONNECT answered with a TCP tunnel (true, or the options of ``tunnel``)."""
+        if value is True or value is None:
+            value = Map()
+            value.line, value.lines = line, {}
+        m = self.mapping(value, line, where)
+        args = self.options(pw.Builder.tunnel, m, where, skip=1) if m is not None else None  # type: ignore[attr-defined]
+        if args is None or m is None:
+            return None
+        if isinstance(args.get("allow"), Seq):
+            args["allow"] = list(args["allow"])
+        if self.call(pw.pipeline, {}, m, where, lambda p: p.tunnel(**args)) is None:
+            return None
+        return lambda p: p.tunnel(**args)
 
     def static(self, value: Any, line: int, where: str) -> LayoutFn | None:
         if isinstance(value, str):
