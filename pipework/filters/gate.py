@@ -28,7 +28,7 @@ from ..core.script import service
 from ..lb.retry import Retry
 from ..net.fetch import FetchError, fetch
 from ..net.tasks import Periodic
-from ..policy.cidr import AccessList, IpSet, client_address
+from ..policy.cidr import AccessList, IpSet, request_client
 from ..policy.htpasswd import Htpasswd, basic_credentials
 from ..policy.jwt import Jwks, JwtError, JwtKey, JwtVerifier
 from .keys import key_function
@@ -150,11 +150,7 @@ def api_key(
 def _client(ctx: Any, head: RequestHead, trusted: IpSet | None) -> str:
     """The client's address: the peer's, or behind ``trusted`` proxies the one they forwarded
     (X-Forwarded-For walked from the right, as nginx's realip with real_ip_recursive)."""
-    peer = ctx.inbound.remote_address
-    if not trusted:
-        return str(peer)
-    xff = [v.decode("latin-1") for k, v in head.raw_headers if k.lower() == b"x-forwarded-for"]
-    return client_address(peer, xff, trusted)
+    return request_client(ctx.inbound.remote_address, head.raw_headers, trusted)
 
 
 def _networks(value: Any) -> IpSet:

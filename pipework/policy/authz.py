@@ -43,7 +43,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from ..lb.route import LITERAL, PARAM, host_pattern, parse_template, request_host
-from .cidr import Address, IpSet, client_address, parse_address
+from .cidr import Address, IpSet, parse_address, request_client
 from .expr import CompiledExpr, ExprError, Undecided, compile_expr
 
 __all__ = ["NAMES", "Decision", "Facts", "PathSet", "Policy", "Rule", "normalize_path"]
@@ -264,18 +264,9 @@ class Facts:
         """The client's address: the peer's, or behind trusted proxies the one they forwarded."""
         c = self._client
         if c is None:
-            peer = self.ctx.inbound.remote_address
-            if self.trusted:
-                xff = [
-                    v.decode("latin-1") for k, v in self.head.raw_headers if k.lower() == b"x-forwarded-for"
-                ]
-                try:
-                    c = client_address(peer, xff, self.trusted)
-                except ValueError:
-                    c = str(peer)
-            else:
-                c = str(peer)
-            self._client = c
+            c = self._client = request_client(
+                self.ctx.inbound.remote_address, self.head.raw_headers, self.trusted
+            )
         return c
 
     @property

@@ -252,7 +252,7 @@ class AccessList:
     nginx's ``allow all``/``deny all`` is ``default``.
     """
 
-    __slots__ = ("_default", "_v4", "_v6")
+    __slots__ = ("_default", "_seen", "_v4", "_v6")
 
     def __init__(
         self,
@@ -273,9 +273,23 @@ class AccessList:
                 (v4 if net.version == 4 else v6).append((first, last + 1, verdict))
         self._v4 = _Verdicts(v4)
         self._v6 = _Verdicts(v6)
+        #: verdicts by address text: the same clients come again and again, and parsing an
+        #: address costs ten times a lookup; emptied when full, so it stays small
+        self._seen: dict[str, bool] = {}
 
     def allows(self, address: str | Address) -> bool:
         """True if ``address`` may pass. A malformed address is refused (fails closed)."""
+        if isinstance(address, str):
+            seen = self._seen
+            verdict = seen.get(address)
+            if verdict is None:
+                if len(seen) >= _SEEN:
+                    seen.clear()
+                verdict = seen[address] = self._allows(address)
+            return verdict
+        return self._allows(address)
+
+    def _allows(self, address: str | Address) -> bool:
         try:
             addr = parse_address(address)
         except ValueError:
@@ -307,6 +321,23 @@ def _forwarded_address(item: str) -> Address | None:
         return parse_address(item)
     except ValueError:
         return None
+
+
+#: addresses an AccessList remembers the verdict of
+_SEEN = 4096
+
+
+def request_client(peer: object, fields: Iterable[tuple[bytes, bytes]], trusted: IpSet | None) -> str:
+    """The client of a request that came from ``peer`` with header ``fields``: the peer, or behind
+    ``trusted`` proxies the address they forwarded in X-Forwarded-For (:func:`client_address`);
+    the peer as it is when it is not an IP address (a Unix socket)."""
+    if not trusted:
+        return str(peer)
+    xff = [v.decode("latin-1") for k, v in fields if len(k) == 15 and k.lower() == b"x-forwarded-for"]
+    try:
+        return client_address(str(peer), xff, trusted)
+    except ValueError:
+        return str(peer)
 
 
 def client_address(peer: str | Address, xff_values: Iterable[str], trusted: IpSet) -> str:

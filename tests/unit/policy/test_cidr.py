@@ -281,3 +281,29 @@ def test_client_address_untrusted_peer_is_canonical_and_malformed_peer_raises() 
 def test_client_address_never_returns_garbage(xff: list[str]) -> None:
     result = client_address("10.0.0.1", xff, TRUSTED)
     ipaddress.ip_address(result)  # always an address
+
+
+def test_an_access_list_remembers_verdicts_within_a_bound() -> None:
+    import pipework.policy.cidr as cidr
+
+    rules = AccessList(allow=["10.0.0.0/8"], deny=["10.1.0.0/16"])
+    for _ in range(2):  # the second time from what it remembers: the same answers
+        assert rules.allows("10.2.3.4")
+        assert not rules.allows("10.1.2.3")
+        assert not rules.allows("192.0.2.1")
+        assert not rules.allows("not an address")
+    for i in range(cidr._SEEN + 10):
+        rules.allows(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+    assert len(rules._seen) <= cidr._SEEN
+    assert not rules.allows("10.1.0.1")
+
+
+def test_the_client_of_a_request() -> None:
+    from pipework.policy.cidr import request_client
+
+    proxies = IpSet(["127.0.0.0/8"])
+    xff = [(b"X-Forwarded-For", b"203.0.113.7, 127.0.0.2")]
+    assert request_client("127.0.0.1", xff, proxies) == "203.0.113.7"
+    assert request_client("198.51.100.1", xff, proxies) == "198.51.100.1"  # not a trusted proxy
+    assert request_client("127.0.0.1", xff, None) == "127.0.0.1"
+    assert request_client("/run/app.sock", xff, proxies) == "/run/app.sock"
