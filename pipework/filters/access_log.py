@@ -164,11 +164,28 @@ def upstream_facts(ex: Any) -> tuple[str | None, str | None, float | None, float
     return ex.ups.name, addr, connect, header, end - ex.sent_at
 
 
-def _trace_id(head: RequestHead) -> str | None:
-    tp = head.header(b"traceparent")  # version "-" trace-id (32 hex) "-" parent-id "-" flags
+def _trace_id(tp: bytes | None) -> str | None:
+    # version "-" trace-id (32 hex) "-" parent-id "-" flags
     if tp is None or len(tp) < 55 or tp[2:3] != b"-":
         return None
     return tp[3:35].decode("latin-1")
+
+
+#: the request fields a line shows, by name length then name: one pass over the fields
+_LOGGED = {7: b"referer", 10: b"user-agent", 11: b"traceparent", 12: b"x-request-id"}
+
+
+def _logged_fields(head: RequestHead | None) -> dict[bytes, bytes]:
+    """The request's Referer, User-Agent, traceparent and X-Request-Id (the first of each)."""
+    found: dict[bytes, bytes] = {}
+    if head is None:
+        return found
+    get = _LOGGED.get
+    for k, v in head.raw_headers:
+        name = get(len(k))
+        if name is not None and name not in found and k.lower() == name:
+            found[name] = v
+    return found
 
 
 def _text(v: bytes | None) -> str | None:
@@ -196,8 +213,9 @@ def write(
     ib = ctx.inbound
     local, iso = _times()
     ups, addr, connect, header, response = upstream_facts(exchange)
-    rid = head.header(b"x-request-id") if head else None
-    trace = _trace_id(head) if head else None
+    fields = _logged_fields(head)
+    rid = fields.get(b"x-request-id")
+    trace = _trace_id(fields.get(b"traceparent"))
     if fmt == "json":
         rec = {
             "time": iso,
@@ -209,8 +227,8 @@ def write(
             "bytes": body_bytes,
             "request_bytes": received,
             "duration": round(seconds, 6),
-            "referer": _text(head.header(b"referer")) if head else None,
-            "user_agent": _text(head.header(b"user-agent")) if head else None,
+            "referer": _text(fields.get(b"referer")),
+            "user_agent": _text(fields.get(b"user-agent")),
             "request_id": _text(rid),
             "trace_id": trace,
             "route": route,
@@ -224,8 +242,8 @@ def write(
         return
     request = f"{head.method} {head.original_target} HTTP/{head.version}" if head else "-"
     request = request.replace('"', '\\"')
-    referer = _quote(head.header(b"referer")) if head else "-"
-    agent = _quote(head.header(b"user-agent")) if head else "-"
+    referer = _quote(fields.get(b"referer"))
+    agent = _quote(fields.get(b"user-agent"))
     _emit(
         f'{ib.remote_address} - - [{local}] "{request}" {status} {body_bytes} '
         f'"{referer}" "{agent}" {seconds:.3f} "{_quote(rid)}" "{_quote(route)}" "{addr or "-"}" '
