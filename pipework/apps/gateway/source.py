@@ -27,6 +27,20 @@ class Map(dict[Any, Any]):
     def line_of(self, key: Any) -> int:
         return self.lines.get(key, self.line)
 
+    @classmethod
+    def at(cls, line: int, **values: Any) -> Map:
+        """A mapping the file did not write out (``static: www`` for ``static: {root: www}``),
+        its keys on ``line``."""
+        out = cls(values)
+        out.line, out.lines = line, dict.fromkeys(values, line)
+        return out
+
+    def without(self, *keys: Any) -> Map:
+        """This mapping less ``keys``, the lines kept."""
+        out = Map((k, v) for k, v in self.items() if k not in keys)
+        out.line, out.lines = self.line, self.lines
+        return out
+
 
 class Seq(list[Any]):
     """A YAML sequence: a list with the line of each item (``lines``) and of itself (``line``)."""
