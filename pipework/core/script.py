@@ -21,6 +21,7 @@ from typing import Any
 
 from ..net.tcp import split_address
 from .builder import LayoutLike, as_layout
+from .checks import seconds
 from .pipeline import Layout
 
 #: SIGHUP, SIGTERM and SIGINT belong to the runtime (reload and shutdown)
@@ -123,8 +124,8 @@ def task(when: float | str | None, layout: LayoutLike) -> None:
     if isinstance(when, str):
         if when not in _SIGNALS:
             raise ValueError(f"task(): unknown signal {when!r}; use one of {', '.join(_SIGNALS)}")
-    elif when is not None and (isinstance(when, bool) or not isinstance(when, int | float) or when <= 0):
-        raise ValueError(f"task(): the interval must be a number of seconds > 0, not {when!r}")
+    elif when is not None:
+        seconds(when, "task(): the interval", zero=False)
     prog.tasks.append(TaskSpec(float(when) if isinstance(when, int | float) else when, as_layout(layout)))
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead, header_block, status_line
 from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
+from ..core.checks import seconds
 from ..core.pipeline import Layout, Pipeline
 from ..core.subpipes import _One
 from ..net.loop import running_loop
@@ -135,8 +136,7 @@ class HttpCache:
         if max_object > max_size:
             raise ValueError(f"HttpCache(): max_object ({max_object}) is larger than max_size ({max_size})")
         for what, t in (("lock_timeout", lock_timeout), ("refresh_timeout", refresh_timeout)):
-            if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
-                raise ValueError(f"HttpCache(): {what} must be seconds > 0, not {t!r}")
+            seconds(t, f"HttpCache(): {what}", zero=False)
         if isinstance(heuristic, bool) or not isinstance(heuristic, int | float) or not 0 <= heuristic <= 1:
             raise ValueError(f"HttpCache(): heuristic must be a fraction from 0 to 1, not {heuristic!r}")
         if not name or any(c in name for c in ' ;,="\r\n'):

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core import Builder, Data, Event, Filter, OutboundInfo, StreamEnd, adapt, register
 from ..core.callback import Callback
+from ..core.checks import seconds
 from ..core.flow import Hold
 from ..net import Outbound, SourcePool, UdpOutbound, split_address
 from ..net.conn import WRITE_HIGH
@@ -218,8 +219,7 @@ def connect(
         ("idle_timeout", idle_timeout),
         ("read_timeout", read_timeout),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"connect(): {name} must be a number of seconds >= 0, not {value!r}")
+        seconds(value, f"connect(): {name}")
         setattr(cfg, name, float(value))
     if not isinstance(buffer_limit, int) or buffer_limit < 1024:
         raise ValueError(f"connect(): buffer_limit must be at least 1024 bytes, not {buffer_limit!r}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ..core.checks import seconds
 from ..net import join_address
 from ..net.resolver import Answer, ResolveError, Server, SrvRecord, resolve
 from ..net.tasks import Periodic
@@ -56,12 +57,9 @@ class DnsDiscovery(Periodic):
             ("retry", retry),
             ("timeout", timeout),
         ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(
-                    f"Upstream.from_dns(): {what} must be a number of seconds > 0, not {value!r}"
-                )
-        if interval is not None and (isinstance(interval, bool) or not interval > 0):
-            raise ValueError(f"Upstream.from_dns(): interval must be seconds > 0, not {interval!r}")
+            seconds(value, f"Upstream.from_dns(): {what}", zero=False)
+        if interval is not None:
+            seconds(interval, "Upstream.from_dns(): interval", zero=False)
         self.name = name
         self.port = port
         self.record = record

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, register
+from ..core.checks import seconds
 from ..core.script import service
 from ..lb.retry import Retry
 from ..net.fetch import FetchError, fetch
@@ -216,8 +217,7 @@ def allow_ips(
     comments) are checked every ``reload`` seconds while the program serves and read again when
     they change; a bad version keeps the lists in use, with an error naming the file and line
     (``reload=0``: read once, at load)."""
-    if isinstance(reload, bool) or not isinstance(reload, int | float) or reload < 0:
-        raise ValueError(f"allow_ips(): reload must be seconds >= 0, not {reload!r}")
+    seconds(reload, "allow_ips(): reload")
 
     def build() -> tuple[AccessList, IpSet | None]:
         rules = AccessList(_networks(allow), _networks(deny), default)  # type: ignore[arg-type]
@@ -303,8 +303,7 @@ def jwt_auth(
     if jwks_url is not None:
         if not jwks_url.startswith(("http://", "https://")):
             raise ValueError(f"jwt_auth(): jwks_url {jwks_url!r} is not an http:// or https:// URL")
-        if isinstance(refresh, bool) or not isinstance(refresh, int | float) or not refresh > 0:
-            raise ValueError(f"jwt_auth(): refresh must be seconds > 0, not {refresh!r}")
+        seconds(refresh, "jwt_auth(): refresh", zero=False)
         service(_JwksRefresh(jwks_url, float(refresh), holder))
 
     def check(head: RequestHead, ctx: Any) -> Answer | None:

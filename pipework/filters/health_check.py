@@ -15,6 +15,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from ..codec.http1 import RemoteProtocolError, ResponseDecoder, ResponseHead, header_block, request_line
+from ..core.checks import seconds
 from ..lb.health import HealthCheckState
 from ..net import Outbound
 from ..net.loop import running_loop
@@ -76,8 +77,7 @@ class HealthCheck:
         headers: dict[str, str] | None = None,
     ) -> None:
         for what, value in (("interval", interval), ("timeout", timeout)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ValueError(f"HealthCheck(): {what} must be a number of seconds > 0, not {value!r}")
+            seconds(value, f"HealthCheck(): {what}", zero=False)
         for what, value in (("rise", rise), ("fall", fall)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"HealthCheck(): {what} must be a whole number >= 1, not {value!r}")

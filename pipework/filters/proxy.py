@@ -45,6 +45,7 @@ from ..codec.http1 import (
 )
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, adapt, register
 from ..core.callback import Callback
+from ..core.checks import seconds
 from ..core.flow import Hold
 from ..lb.retry import IDEMPOTENT, Retry
 from ..net import errors
@@ -793,8 +794,7 @@ def _settings(name: str, **values: Any) -> None:
     for what, value in values.items():
         if value is None and what == "first_byte_timeout":
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{name}(): {what} must be a number of seconds >= 0, not {value!r}")
+        seconds(value, f"{name}(): {what}")
 
 
 def _retry_policy(name: str, retry: Any) -> Retry:

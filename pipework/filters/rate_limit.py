@@ -39,6 +39,7 @@ from typing import Any
 from ..codec.http1 import RequestHead, ResponseHead
 from ..codec.resp import Array, BulkString, Integer, SimpleError, Value
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group
+from ..core.checks import seconds
 from ..core.script import service
 from ..net.redis import DEFAULT_TIMEOUT, RedisClient, RedisError
 from ..policy import shared_table
@@ -438,8 +439,7 @@ def rate_limit(
     ``zone`` a name to keep them apart or to join steps with different keys."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"rate_limit(): limit must be an integer >= 1, not {limit!r}")
-    if isinstance(window, bool) or not isinstance(window, int | float) or not window > 0:
-        raise ValueError(f"rate_limit(): window must be seconds > 0, not {window!r}")
+    seconds(window, "rate_limit(): window", zero=False)
     if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
         raise ValueError(f"rate_limit(): max_keys must be an integer >= 1, not {max_keys!r}")
     limiter: Limiter

@@ -29,6 +29,7 @@ from time import monotonic
 from typing import Any
 
 from ..core import Builder, Data, Event, Filter, StreamEnd, register
+from ..core.checks import seconds
 from ..core.pipeline import Pipeline
 from ..core.script import service
 from ..core.subpipes import _One
@@ -466,8 +467,7 @@ def _pair(spec: Any, what: str) -> tuple[str, str, str | None]:
 
 
 def _timeout(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{what}: handshake_timeout must be a number of seconds >= 0, not {value!r}")
+    seconds(value, f"{what}: handshake_timeout")
     return float(value)
 
 

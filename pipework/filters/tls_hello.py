@@ -50,6 +50,7 @@ from ..codec.tls import (
 )
 from ..core import Builder, Data, Event, EventQueue, Filter, StreamEnd, adapt, register
 from ..core.callback import Callback
+from ..core.checks import seconds
 from ..net import spawn
 from ..net.errors import READ_TIMEOUT, TLS_ERROR
 from ..net.loop import running_loop
@@ -220,8 +221,7 @@ def handle_tls_client_hello(
                          f"not {on_error!r}")
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 512:
         raise ValueError(f"handle_tls_client_hello(): max_size must be at least 512 bytes, not {max_size!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
-        raise ValueError(f"handle_tls_client_hello(): timeout must be seconds >= 0, not {timeout!r}")
+    seconds(timeout, "handle_tls_client_hello(): timeout")
     return self.add("handle_tls_client_hello", HandleTLSClientHello,
                     _HelloCfg(cb, on_error, max_size, float(timeout)))
 

@@ -26,6 +26,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from ..codec.http1 import RemoteProtocolError, ResponseDecoder
+from ..core.checks import seconds
 from ..core.script import service
 from ..lb import make_balancer
 from ..lb.health import OutlierDetection, OutlierDetector, slow_start_weight
@@ -356,9 +357,8 @@ class Upstream:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"Upstream(): {what} must be a whole number >= 0, not {value!r}")
-        for what, seconds in (("idle_timeout", idle_timeout), ("slow_start", slow_start)):
-            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-                raise ValueError(f"Upstream(): {what} must be a number of seconds >= 0, not {seconds!r}")
+        seconds(idle_timeout, "Upstream(): idle_timeout")
+        seconds(slow_start, "Upstream(): slow_start")
         self._tls_options = {"ca": ca, "verify": verify, "certificate": certificate}
         self._tls: ssl.SSLContext | None = None
         self.server_name = server_name

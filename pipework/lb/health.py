@@ -13,10 +13,11 @@ grows with each ejection, never ejecting more than a set share of the targets; t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from ..core.checks import seconds
 
 K = TypeVar("K", bound=Hashable)
 
@@ -105,9 +106,7 @@ class OutlierDetection:
                 f"outlier detection: max_ejection_percent {self.max_ejection_percent} is over 100"
             )
         for name in ("base_ejection", "max_ejection", "interval"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-                raise ValueError(f"outlier detection: {name} must be a number of seconds > 0, not {value!r}")
+            seconds(getattr(self, name), f"outlier detection: {name}", zero=False)
         if self.max_ejection < self.base_ejection:
             raise ValueError(
                 f"outlier detection: max_ejection {self.max_ejection} "
