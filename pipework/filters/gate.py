@@ -271,6 +271,19 @@ class _JwksRefresh(Periodic):
         return self.every
 
 
+def _key_file(path: str) -> JwtKey | Jwks:
+    """The keys in the file at ``path``: a JWKS document (JSON: any kind of key, HMAC secrets as
+    ``oct`` keys) or a PEM public key or certificate."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.lstrip().startswith(b"{"):
+        try:
+            return Jwks.from_json(data)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    return JwtKey.from_pem_file(path)
+
+
 def jwt_auth(
     self: Builder,
     keys: Any = None,
@@ -284,7 +297,7 @@ def jwt_auth(
     required: Collection[str] = ("exp",),
 ) -> Builder:
     """Let a request through only with a valid ``Authorization: Bearer`` JWT: signed by one of
-    ``keys`` (a PEM file path, a :class:`~pipework.policy.jwt.JwtKey`, a
+    ``keys`` (a PEM file or a JWKS file, a :class:`~pipework.policy.jwt.JwtKey`, a
     :class:`~pipework.policy.jwt.Jwks` or a list of keys) or of the keys of the JWKS document at
     ``jwks_url`` (fetched when the program starts and every ``refresh`` seconds; until the first
     fetch, tokens are refused), with one of ``algorithms``, with ``exp``/``nbf`` checked
@@ -294,7 +307,7 @@ def jwt_auth(
     if (keys is None) == (jwks_url is None):
         raise ValueError("jwt_auth(): give keys or jwks_url (one of them)")
     if isinstance(keys, str):
-        keys = JwtKey.from_pem_file(keys)
+        keys = _key_file(keys)
     holder = [
         JwtVerifier(
             keys or [], algorithms, audience=audience, issuer=issuer, leeway=leeway, required=required

@@ -3,6 +3,7 @@ httpx as clients, PyJWT tokens, htpasswd files from Apache's tool, certificates 
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -559,3 +560,25 @@ listeners:
         s.sendall(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 403")
     assert get(f"http://127.0.0.1:{port}/").text == "not a tunnel\n"
+
+
+def test_hs256_tokens_with_a_secret_from_a_jwks_file(pipework, tmp_path: Path) -> None:
+    secret = b"a shared secret of at least 32 bytes!"
+    k = base64.urlsafe_b64encode(secret).rstrip(b"=").decode()
+    (tmp_path / "keys.json").write_text(json.dumps({"keys": [{"kty": "oct", "k": k, "alg": "HS256"}]}))
+    port = free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+routes:
+  - respond: {{body: "in\\n"}}
+    policies:
+      - jwt_auth: {{keys: keys.json, algorithms: [HS256]}}
+listeners:
+  - address: 127.0.0.1:{port}
+""")
+    start(pipework, config)
+    url = f"http://127.0.0.1:{port}/"
+    good = jwt.encode({"sub": "ann", "exp": int(time.time()) + 60}, secret, algorithm="HS256")
+    bad = jwt.encode({"sub": "ann", "exp": int(time.time()) + 60}, b"x" * 40, algorithm="HS256")
+    assert get(url, headers={"authorization": f"Bearer {good}"}).text == "in\n"
+    assert get(url, headers={"authorization": f"Bearer {bad}"}).status_code == 401
