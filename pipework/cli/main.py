@@ -426,14 +426,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         config = args.config
 
+        read: list[gateway.Gateway] = []
+
         def load_gateway() -> Program:
-            return run_declarations(config, lambda: gateway.declare(config))
+            return run_declarations(config, lambda: read.append(gateway.load(config)))
 
         first = _load(load_gateway)
         if first is None:
             return 1
         if args.check:
-            print(f"{config}: ok ({len(first.listens)} listeners)")
+            print(f"{config}: ok — {read[-1].summary()}")
             return 0
         return _serve(load_gateway, args, first, config if args.watch else None)
 

@@ -305,7 +305,8 @@ def test_check_reports_every_mistake_with_its_line(tmp_path: Path) -> None:
     assert "unknown balancer 'fastest'" in lines[0]
     assert "routes[0].policies[0].rate_limit" in lines[1]
     ok = tmp_path / "ok.yaml"
-    ok.write_text(GOOD.format(backend="127.0.0.1:9", name="x", port=free_port()))
+    port = free_port()
+    ok.write_text(GOOD.format(backend="127.0.0.1:9", name="x", port=port))
     r = subprocess.run(
         [sys.executable, "-m", "pipework", "gateway", "--check", str(ok)],
         capture_output=True,
@@ -314,7 +315,10 @@ def test_check_reports_every_mistake_with_its_line(tmp_path: Path) -> None:
         cwd=ROOT,
         check=False,
     )
-    assert (r.returncode, r.stdout.strip()) == (0, f"{ok}: ok (1 listeners)")
+    assert (r.returncode, r.stdout.strip()) == (
+        0,
+        f"{ok}: ok — 1 listener (127.0.0.1:{port}), 1 route, 1 upstream",
+    )
 
 
 CORPUS = sorted((Path(__file__).resolve().parents[1] / "gateway_corpus").glob("*.yaml"))

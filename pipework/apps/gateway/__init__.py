@@ -6,6 +6,6 @@ user would write by hand. docs/gateway.md is the file's reference, each feature 
 configuration that does the same.
 """
 
-from .config import declare, load
+from .config import Gateway, declare, load
 
-__all__ = ["declare", "load"]
+__all__ = ["Gateway", "declare", "load"]

@@ -49,6 +49,27 @@ class Gateway(Listeners):
                 self.bad(1, "the file", f"{required!r} is missing")
         return doc
 
+    def summary(self) -> str:
+        """What the file declares, in a line: ``--check`` prints it."""
+
+        def n(count: int, what: str) -> str:
+            return f"{count} {what}{'' if count == 1 else 's'}"
+
+        doc = self.doc if isinstance(self.doc, Map) else Map()
+        listeners = [
+            f"{m.get('address')}{' tls' if 'tls' in m else ''}" if isinstance(m, Map) else str(m)
+            for m in (doc.get("listeners") or ())
+        ]
+        parts = [n(len(listeners), "listener") + (f" ({', '.join(listeners)})" if listeners else "")]
+        parts += [n(len(self.routes), "route"), n(len(self.upstreams), "upstream")]
+        if self.named:
+            parts.append(n(len(self.named), "named policy").replace("policys", "policies"))
+        if self.caches:
+            parts.append(n(len(self.caches), "cache"))
+        if "admin" in doc:
+            parts.append("an admin listener")
+        return ", ".join(parts)
+
     def run(self) -> None:
         doc = self.check_top()
         if doc is None:
