@@ -487,7 +487,8 @@ class JwtVerifier:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
             raise ValueError(f"cache_size must be a whole number >= 0, not {cache_size!r}")
         self.cache_size = cache_size
-        self._verified: OrderedDict[str | bytes, dict[str, Any]] = OrderedDict()
+        #: token -> (claims, valid from, valid until)
+        self._verified: OrderedDict[str | bytes, tuple[dict[str, Any], float, float]] = OrderedDict()
         self._keys: tuple[JwtKey, ...] = (keys,) if isinstance(keys, JwtKey) else tuple(keys)
         self._by_alg = {alg: tuple(k for k in self._keys if k.can_verify(alg)) for alg in self._algorithms}
 
@@ -507,18 +508,37 @@ class JwtVerifier:
     def verify(self, token: str | bytes, now: float) -> dict[str, Any]:
         """The token's claims if it is valid at ``now`` (Unix seconds); JwtError if not."""
         cache = self._verified
-        claims = cache.get(token)
-        if claims is not None:
+        hit = cache.get(token)
+        if hit is not None:
+            claims, valid_from, valid_until = hit
             cache.move_to_end(token)
-            self._check_claims(claims, now)
+            if not valid_from <= now < valid_until:
+                self._check_claims(claims, now)  # raises, naming the claim that ends it
             return dict(claims)
         claims = self._verify(token, now)
         if self.cache_size:
-            cache[token] = claims
+            cache[token] = (claims, *self._window(claims))
             if len(cache) > self.cache_size:
                 cache.popitem(last=False)
             return dict(claims)
         return claims
+
+    def _window(self, claims: dict[str, Any]) -> tuple[float, float]:
+        """When verified ``claims`` surely pass the time checks: from, until (the checks that do
+        not depend on the time passed already). Outside it ``_check_claims`` decides, so the
+        window may be narrower than the truth, never wider."""
+        leeway = self.leeway
+        start, end = -math.inf, math.inf
+        exp, nbf, iat = (_time_claim(claims, n) for n in ("exp", "nbf", "iat"))
+        if exp is not None:
+            end = exp + leeway
+        if nbf is not None:
+            start = nbf - leeway
+        if iat is not None:
+            start = max(start, iat - leeway)
+            if self.max_age is not None:
+                end = min(end, iat + self.max_age + leeway)  # at the edge itself: the full check
+        return start, end
 
     def _verify(self, token: str | bytes, now: float) -> dict[str, Any]:
         if isinstance(token, str):

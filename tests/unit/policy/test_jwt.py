@@ -6,6 +6,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -584,3 +585,35 @@ def test_the_cache_is_bounded_and_can_be_off() -> None:
     assert CountingKey.checks == 2
     with pytest.raises(ValueError, match="cache_size"):
         JwtVerifier(verify_key("ES256"), ["ES256"], cache_size=-1)
+
+
+def test_remembered_tokens_pass_the_time_checks_exactly_as_new_ones() -> None:
+    """Every combination of exp, nbf, iat, leeway and max_age, at each boundary they make and
+    beside it: a remembered token is accepted or refused (for the same reason) as a new one."""
+    offsets = (None, -10, 0, 10)
+    for exp, nbf, iat in itertools.product(offsets, offsets, offsets):
+        claims = {k: NOW + v for k, v in (("exp", exp), ("nbf", nbf), ("iat", iat)) if v is not None}
+        token = make("HS256", claims)
+        for leeway, max_age in itertools.product((0, 0.5, 30), (None, 0, 10)):
+            kwargs: dict[str, Any] = {"leeway": leeway, "max_age": max_age, "required": ()}
+            cached = JwtVerifier(verify_key("HS256"), ["HS256"], **kwargs)
+            fresh = JwtVerifier(verify_key("HS256"), ["HS256"], cache_size=0, **kwargs)
+            edges = [-100.0, 100.0]
+            for v, sign in ((exp, leeway), (nbf, -leeway), (iat, -leeway)):
+                if v is not None:
+                    edges.append(v + sign)
+            if iat is not None and max_age is not None:
+                edges.append(iat + max_age + leeway)
+            times = sorted({e + d for e in edges for d in (-0.5, 0.0, 0.5)})
+
+            for t in (*times, *reversed(times)):  # remembered from the first time it passed
+                got = outcome(cached, token, NOW + t)
+                assert got == outcome(fresh, token, NOW + t), (claims, leeway, max_age, t)
+
+
+def outcome(v: JwtVerifier, token: str, now: float) -> object:
+    """The claims, or the reason the token is refused."""
+    try:
+        return v.verify(token, now)
+    except JwtError as e:
+        return e.reason
