@@ -152,10 +152,11 @@ def upstream_facts(ex: Any) -> tuple[str | None, str | None, float | None, float
     exchange, None for what it does not have."""
     if ex is None or ex.ups is None:
         return None, None, None, None, None
-    eps = [*ex.tried] if ex.tried else []
-    if ex.ep is not None:
-        eps.append(ex.ep)
-    addr = ", ".join(ep.name for ep in eps) or None
+    ep = ex.ep
+    if ex.tried:  # retried: every target, as nginx lists them
+        addr = ", ".join(e.name for e in (*ex.tried, *((ep,) if ep is not None else ()))) or None
+    else:
+        addr = ep.name if ep is not None else None
     if not ex.sent_at:  # never sent (no target, or it waited for a connection in vain)
         return ex.ups.name, addr, None, None, None
     header = ex.head_at - ex.sent_at if ex.head_at else None

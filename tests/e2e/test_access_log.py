@@ -215,3 +215,25 @@ def test_an_access_log_file_shared_by_workers(pipework, tmp_path: Path) -> None:
     assert sorted(r["target"] for r in lines) == sorted(f"/n/{i}" for i in range(60))
     assert all(r["status"] == 200 for r in lines)
     assert '"target":"/n/' not in server.output()
+
+
+def test_a_retried_request_logs_every_target_it_tried(pipework, tmp_path: Path, backends) -> None:
+    """nginx's $upstream_addr: "dead, live" when the first target refused the connection."""
+    (b,) = backends(1)
+    dead, port = free_port(), free_port()
+    script = tmp_path / "r.py"
+    script.write_text(
+        "import pipework as pw\n"
+        f"up = pw.Upstream(['127.0.0.1:{dead}', '{b.address}'], outlier=False)\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http(access_log='json').to(\n"
+        "    lambda p: p.proxy(up))))\n"
+    )
+    p = pipework("run", str(script))
+    p.wait_log("listening on tcp")
+    for _ in range(4):  # round robin: some go to the dead target first
+        assert httpx.get(f"http://127.0.0.1:{port}/x", timeout=10).status_code == 200
+    p.wait_log('"target":"/x"', count=4)
+    addrs = [json.loads(m.group(0))["upstream_addr"] for m in re.finditer(r'\{"time":[^\n]*\}', p.output())]
+    assert len(addrs) == 4
+    assert f"127.0.0.1:{dead}, {b.address}" in addrs
+    assert set(addrs) <= {b.address, f"127.0.0.1:{dead}, {b.address}"}
