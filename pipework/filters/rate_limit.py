@@ -252,6 +252,14 @@ class Zone:
             return lim.hit_in(table, key, now, cost, force)
         return lim.charge(key, now, cost) if force else lim.hit(key, now, cost)
 
+    def take(self, key: bytes, cost: float) -> RateLimitDecision | None:
+        """:meth:`local` for the direct path: None when the request may pass (nothing made to
+        say so), else the refusal."""
+        if self._gen == shared_table.generation and self._table is None:
+            return self.limiter.take(key, time.monotonic(), cost)
+        d = self.local(key, cost)
+        return None if d.allowed else d
+
     def hit(self, key: bytes, cost: float, done: Decided, force: bool = False) -> RateLimitDecision | None:
         """The decision now, or None when it will come to ``done`` (from Redis)."""
         redis = self.redis
@@ -406,8 +414,8 @@ class _Cfg:
     def check(self, head: RequestHead, ctx: Any) -> tuple[int, list[tuple[bytes, bytes]], str] | None:
         """The local decision for one request, as a gate's answer: None to pass, or the 429."""
         k = self.key(head, ctx)
-        d = self.zone.local(k if k is not None else b"", self.cost)
-        if d.allowed:
+        d = self.zone.take(k if k is not None else b"", self.cost)
+        if d is None:
             return None
         REJECTED[self.zone.name] += 1
         return 429, [(b"content-type", b"text/plain"), *rate_limit_headers(d)], "too many requests\n"

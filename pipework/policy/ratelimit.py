@@ -183,6 +183,12 @@ class _Limiter(Generic[S]):
         self.window = float(window)
         self.keys: KeyTable[S] = KeyTable(max_keys, idle)
 
+    def take(self, key: Hashable, now: float, cost: float = 1) -> RateLimitDecision | None:
+        """:meth:`hit` for a caller that needs the numbers only when it refuses: None when
+        ``cost`` units were there (and are spent), else the refusal."""
+        d = self.hit(key, now, cost)
+        return None if d.allowed else d
+
     def hit(self, key: Hashable, now: float, cost: float = 1) -> RateLimitDecision:
         """Spend ``cost`` units of ``key``'s quota at time ``now`` if they are there.
 
@@ -271,6 +277,17 @@ class TokenBucketLimiter(_Limiter[TokenBucket]):
 
     def _new(self) -> TokenBucket:
         return TokenBucket(self.rate, self.limit)
+
+    def take(self, key: Hashable, now: float, cost: float = 1) -> RateLimitDecision | None:
+        if cost < 0:
+            raise ValueError(f"a cost must be >= 0, not {cost!r}")
+        state = self.keys.get(key, now, self._new)
+        state.refill(now)
+        tokens = state.tokens
+        if tokens + _EPS >= cost:  # the common answer, without a decision to describe it
+            state.tokens = tokens - cost if tokens > cost else 0.0
+            return None
+        return self._decide(state, now, cost, True)
 
     def values(self, state: TokenBucket, now: float) -> tuple[float, float, float, float]:
         stamp = state.stamp if state.stamp is not None else now

@@ -318,3 +318,23 @@ def test_a_tiny_retry_after_is_still_one_second() -> None:
     d = RateLimitDecision(False, 5, 0, 0.001, 0.001, 1.0)
     assert dict(rate_limit_headers(d))[b"retry-after"] == b"1"
     assert dict(rate_limit_headers(d))[b"ratelimit-reset"] == b"1"
+
+
+@pytest.mark.parametrize("make", [TokenBucketLimiter, SlidingWindowLimiter])
+def test_take_spends_and_refuses_as_hit_does(make) -> None:  # type: ignore[no-untyped-def]
+    """take() is hit() without the decision when it lets the units through: the same answers
+    and the same states over a long random run."""
+    rng = random.Random(7)
+    a, b = make(10, 2.0, max_keys=3), make(10, 2.0, max_keys=3)
+    now = 100.0
+    for _ in range(3000):
+        now += rng.choice((0.0, 0.01, 0.1, 0.5, 3.0))
+        key, cost = rng.choice((b"x", b"y", b"z", b"w")), rng.choice((0, 1, 1, 1, 2, 5))
+        hit, took = a.hit(key, now, cost), b.take(key, now, cost)
+        if hit.allowed:
+            assert took is None
+        else:
+            assert took == hit
+    assert [a.peek(k, now) for k in (b"x", b"y", b"z", b"w")] == [
+        b.peek(k, now) for k in (b"x", b"y", b"z", b"w")
+    ]
