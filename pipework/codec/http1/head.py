@@ -152,10 +152,8 @@ class RequestHead:
     @property
     def original_target(self) -> str:
         """The request target as the client sent it, whatever rewrites followed (the access log's)."""
-        try:
-            return self._received.decode("latin-1")
-        except AttributeError:
-            return self.target
+        received: bytes | None = getattr(self, "_received", None)  # set only by a rewrite
+        return self.target if received is None else received.decode("latin-1")
 
     @property
     def headers(self) -> Headers:
