@@ -170,34 +170,33 @@ def collect() -> list[Family]:
     return [responses, *_requests(), active, *_upstreams(), certs, failures, rejected, refused, *_caches()]
 
 
-#: what each cache counts, as (the statistics' key, the family's name suffix, its help)
+#: what each cache counts, as (the statistics' key, which names the family, its help)
 _CACHE_COUNTERS = (
-    ("hits", "hits", "requests answered from the cache while fresh"),
-    ("stale", "stale", "requests answered with a stale response (stale-while-revalidate, stale-if-error)"),
-    ("misses", "misses", "requests the cache had nothing for"),
-    ("revalidated", "revalidated", "stale responses the upstream confirmed (304)"),
-    ("bypasses", "bypasses", "requests the cache let through untouched"),
-    ("coalesced", "coalesced", "requests that waited for another's fetch of the same response"),
-    ("stores", "stores", "responses stored"),
-    ("evictions", "evictions", "stored responses dropped for room"),
-    ("purged", "purged", "stored responses dropped by a purge"),
+    ("hits", "requests answered from the cache while fresh"),
+    ("stale", "requests answered with a stale response (stale-while-revalidate, stale-if-error)"),
+    ("misses", "requests the cache had nothing for"),
+    ("revalidated", "stale responses the upstream confirmed (304)"),
+    ("bypasses", "requests the cache let through untouched"),
+    ("coalesced", "requests that waited for another's fetch of the same response"),
+    ("stores", "responses stored"),
+    ("evictions", "stored responses dropped for room"),
+    ("purged", "stored responses dropped by a purge"),
 )
 
 
 def _caches() -> list[Family]:
-    caches = sorted(cache.LIVE, key=lambda c: c.name)
+    stats = [(c.name, c.statistics()) for c in sorted(cache.LIVE, key=lambda c: c.name)]
     out = []
-    for key, suffix, doc in _CACHE_COUNTERS:
-        fam = Family(f"pipework_cache_{suffix}_total", "counter", doc, SUM)
-        for c in caches:
-            fam.add(c.statistics()[key], cache=c.name)
+    for key, doc in _CACHE_COUNTERS:
+        fam = Family(f"pipework_cache_{key}_total", "counter", doc, SUM)
+        for name, s in stats:
+            fam.add(s[key], cache=name)
         out.append(fam)
     size = Family("pipework_cache_bytes", "gauge", "bytes the stored responses take", LIVE_SUM)
     entries = Family("pipework_cache_entries", "gauge", "responses stored", LIVE_SUM)
-    for c in caches:
-        stats = c.statistics()
-        size.add(stats["bytes"], cache=c.name)
-        entries.add(stats["entries"], cache=c.name)
+    for name, s in stats:
+        size.add(s["bytes"], cache=name)
+        entries.add(s["entries"], cache=name)
     return [*out, size, entries]
 
 

@@ -23,7 +23,8 @@ from ..codec.http1 import RequestHead
 from ..core import Builder, register
 from ..policy.authz import Facts, Policy, Rule
 from ..policy.cidr import IpSet
-from .gate import Answer, Gate
+from .gate import Gate
+from .http import Answer
 
 log = logging.getLogger("pipework")
 

@@ -46,6 +46,7 @@ from ..codec.http1 import RemoteProtocolError, RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
 from ..core.pipeline import Pipeline
 from ..core.subpipes import _One
+from .http import send_answer
 
 #: statuses whose answers are never compressed (no body, or a byte range of the identity body)
 _KEEP = frozenset((204, 206, 304))
@@ -296,11 +297,8 @@ class DecompressRequest(Filter):
         self.held = None
         self.coders = []
         self.state = _REFUSED
-        fields = [(b"content-type", b"text/plain"), *(fields or [])]
-        out = self.pipeline.output  # past the steps after this one, as a gate answers
-        out(MessageStart(ResponseHead(status, "", "1.1", fields)))
-        out(Data(_REFUSAL_TEXT.get(status, b"unsupported content coding\n")))
-        out(MessageEnd())
+        body = _REFUSAL_TEXT.get(status, b"unsupported content coding\n")
+        send_answer(self.pipeline.output, (status, fields or [], body))  # past the steps after it
 
 
 def decompress_request(

@@ -18,8 +18,8 @@ from ..codec.http1 import RequestHead, ResponseHead
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
 from ..core.pipeline import Pipeline
 from ..core.subpipes import _One
-from .gate import Answer, Gate
-from .http import gateway_status
+from .gate import Gate
+from .http import Answer, gateway_status
 from .route import HeaderOps
 
 #: security fields most sites want (``headers(security=True)``), as the usual hardening guides

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
-from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, register
+from ..core import Builder, Data, Event, Filter, MessageStart, register
 from ..core.checks import seconds
 from ..core.script import service
 from ..lb.retry import Retry
@@ -32,6 +32,7 @@ from ..net.tasks import Periodic
 from ..policy.cidr import AccessList, IpSet, request_client
 from ..policy.htpasswd import Htpasswd, basic_credentials
 from ..policy.jwt import Jwks, JwtError, JwtKey, JwtVerifier
+from .http import Answer, Check, send_answer
 from .keys import key_function
 from .proxy import Exchange, _ProxyCfg
 from .rate_limit import REJECTED as REJECTED  # admin/metrics reads gate.REJECTED
@@ -40,8 +41,6 @@ from .rate_limit import rate_limit
 log = logging.getLogger("pipework")
 
 #: a check's answer: status, extra fields, text body
-Answer = tuple[int, list[tuple[bytes, bytes]], str]
-Check = Callable[[RequestHead, Any], "Answer | None"]
 
 
 class Gate(Filter):
@@ -63,13 +62,7 @@ class Gate(Filter):
             answer = self.cfg(evt.head, self.pipeline.context)
             self.blocked = answer is not None
             if answer is not None:
-                status, fields, text = answer
-                out = self.pipeline.output  # past the steps after the gate: they see nothing
-                if not any(k == b"content-type" for k, _ in fields):
-                    fields = [(b"content-type", b"text/plain"), *fields]
-                out(MessageStart(ResponseHead(status, "", "1.1", fields)))
-                out(Data(text.encode()))
-                out(MessageEnd())
+                send_answer(self.pipeline.output, answer)  # past the steps after the gate
                 return
         if not self.blocked:
             self._out(evt)
@@ -457,7 +450,7 @@ class ForwardAuth(Filter):
             self._allow(head)
         else:
             keep = [(k, v) for k, v in head.raw_headers if k.lower() not in _NOT_BACK]
-            self._refuse(head.status, keep, b"".join(self.body).decode("latin-1"))
+            self._refuse(head.status, keep, b"".join(self.body))
 
     def on_response_failed(self, tag: Any, error: str) -> None:
         log.warning("%r: forward_auth: the authentication service failed: %s", self.pipeline.context, error)
@@ -476,15 +469,10 @@ class ForwardAuth(Filter):
         for e in held:
             self._out(e)
 
-    def _refuse(self, status: int, fields: list[tuple[bytes, bytes]], text: str) -> None:
+    def _refuse(self, status: int, fields: list[tuple[bytes, bytes]], body: str | bytes) -> None:
         self.verdict = False
         self.held = None
-        out = self.pipeline.output
-        if not any(k.lower() == b"content-type" for k, _ in fields):
-            fields = [(b"content-type", b"text/plain"), *fields]
-        out(MessageStart(ResponseHead(status, "", "1.1", fields)))
-        out(Data(text.encode("latin-1", "replace")))
-        out(MessageEnd())
+        send_answer(self.pipeline.output, (status, fields, body))
 
     def close(self) -> None:
         if self.exchange is not None and not self.exchange.done:

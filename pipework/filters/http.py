@@ -177,7 +177,21 @@ class _DemuxCfg:
                 self.forwarder = GatedForwarder(checks, ts[-1].cfg, Layout(layout.name, list(ts[-1:])))
 
 
-Check = Callable[[RequestHead, Any], "tuple[int, list[tuple[bytes, bytes]], str] | None"]
+#: a check's answer to a request it refuses: status, extra fields, body (text or bytes)
+Answer = tuple[int, list[tuple[bytes, bytes]], "str | bytes"]
+#: a decision from the request head alone: None to let the request through, or the answer
+Check = Callable[[RequestHead, Any], "Answer | None"]
+
+
+def send_answer(out: Callable[[Event], None], answer: Answer) -> None:
+    """Send ``answer`` as a whole response to ``out`` (a filter refusing a request sends it to
+    its pipeline's output, past the steps after it); ``text/plain`` unless its fields say."""
+    status, fields, body = answer
+    if not any(k.lower() == b"content-type" for k, _ in fields):
+        fields = [(b"content-type", b"text/plain"), *fields]
+    out(MessageStart(ResponseHead(status, "", "1.1", fields)))
+    out(Data(body.encode() if isinstance(body, str) else body))
+    out(MessageEnd())
 
 
 def direct_checks(templates: Sequence[Template]) -> tuple[Check, ...] | None:
@@ -199,14 +213,16 @@ class Refusal:
 
     __slots__ = ("answer",)
 
-    def __init__(self, answer: tuple[int, list[tuple[bytes, bytes]], str]) -> None:
+    def __init__(self, answer: Answer) -> None:
         self.answer = answer
 
     def encode(self, head: RequestHead, keep_alive: bool) -> bytes:
-        status, fields, text = self.answer
+        status, fields, body = self.answer
         ctype = next((v.decode("latin-1") for k, v in fields if k == b"content-type"), "text/plain")
-        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in fields if k != b"content-type"]
-        answer = Response(text.encode(), status, headers=extra, content_type=ctype)
+        extra = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in fields if k.lower() != b"content-type"
+        ]
+        answer = Response(body, status, headers=extra, content_type=ctype)
         return encode_response(answer, CLOCK.date, keep_alive, head.method == "HEAD")
 
 

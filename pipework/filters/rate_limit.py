@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ..codec.http1 import RequestHead, ResponseHead
+from ..codec.http1 import RequestHead
 from ..codec.resp import Array, BulkString, Integer, SimpleError, Value
 from ..core import Builder, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group
 from ..core.checks import seconds
@@ -51,6 +51,7 @@ from ..policy.ratelimit import (
     rate_limit_headers,
 )
 from ..policy.shared_table import open_table
+from .http import Answer, send_answer
 from .keys import key_function
 
 log = logging.getLogger("pipework")
@@ -352,12 +353,7 @@ class RateLimit(Filter):
         if not d.allowed:
             self.state = 3
             self.counting = False
-            REJECTED[cfg.zone.name] += 1
-            out = self.pipeline.output  # past the steps after this one: they see nothing
-            fields = [(b"content-type", b"text/plain"), *rate_limit_headers(d)]
-            out(MessageStart(ResponseHead(429, "", "1.1", fields)))
-            out(Data(b"too many requests\n"))
-            out(MessageEnd())
+            send_answer(self.pipeline.output, cfg.refusal(d))  # past the steps after this one
             return
         self.state = 2
         if self.counting:
@@ -411,12 +407,14 @@ class _Cfg:
         self.key = key
         self.cost = cost  # -1: bytes
 
-    def check(self, head: RequestHead, ctx: Any) -> tuple[int, list[tuple[bytes, bytes]], str] | None:
+    def check(self, head: RequestHead, ctx: Any) -> Answer | None:
         """The local decision for one request, as a gate's answer: None to pass, or the 429."""
         k = self.key(head, ctx)
         d = self.zone.take(k if k is not None else b"", self.cost)
-        if d is None:
-            return None
+        return None if d is None else self.refusal(d)
+
+    def refusal(self, d: RateLimitDecision) -> Answer:
+        """The 429 for a refused request (counted for the metrics)."""
         REJECTED[self.zone.name] += 1
         return 429, [(b"content-type", b"text/plain"), *rate_limit_headers(d)], "too many requests\n"
 
