@@ -114,15 +114,16 @@ class Reader:
     def file(self, name: str) -> str:
         return name if os.path.isabs(name) else os.path.join(self.base, name)
 
-    def attempt(self, line: int, where: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)``, its error reported at ``line`` instead of raised."""
+    def attempt(self, at: int | Map, where: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, its error reported instead of raised: at line ``at``, or at
+        the line of the option of mapping ``at`` the error names (:meth:`line_for`)."""
         try:
             return fn(*args, **kwargs)
         except (ValueError, TypeError, OSError, KeyError) as exc:
             reason = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
             if isinstance(exc, OSError) and exc.filename:
                 reason = f"{exc.filename}: {exc.strerror}"
-            self.bad(line, where, reason)
+            self.bad(at if isinstance(at, int) else self.line_for(at, reason), where, reason)
         return None
 
     def options(self, fn: Callable[..., Any], value: Map, where: str, skip: int = 0) -> dict[str, Any] | None:
@@ -171,13 +172,7 @@ class Reader:
         return value.line
 
     def call(self, fn: Callable[..., Any], args: dict[str, Any], value: Map, where: str, *pos: Any) -> Any:
-        try:
-            return fn(*pos, **args)
-        except (ValueError, TypeError, OSError) as exc:
-            reason = (
-                f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else str(exc)
-            )
-            self.bad(self.line_for(value, reason), where, reason)
-        return None
+        """``fn(*pos, **args)`` for the options in ``value``, as :meth:`attempt`."""
+        return self.attempt(value, where, fn, *pos, **args)
 
     # -- sections ------------------------------------------------------------------------------
