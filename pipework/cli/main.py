@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -84,6 +85,11 @@ def _common(p: argparse.ArgumentParser, serving: bool = True) -> None:
             metavar="FILE",
             help="write HTTP access log lines to FILE (appended to; buffered, one write per batch) "
             "instead of with the other logs on stderr",
+        )
+        p.add_argument(
+            "--pid-file",
+            metavar="FILE",
+            help="write the process id to signal (the supervisor's with --workers) to FILE while serving",
         )
         p.add_argument(
             "--loop", choices=LOOPS, default="auto", help="event loop (default: uvloop when installed)"
@@ -318,6 +324,29 @@ def _idle_timeout(p: argparse.ArgumentParser) -> None:
 
 def _serve(loader: Callable[[], Program], args: argparse.Namespace, first: Program, watch: str | None) -> int:
     raise_fd_limit()
+    if not args.pid_file:
+        return _serve_workers(loader, args, first, watch)
+    mine = f"{os.getpid()}\n"
+    try:
+        with open(args.pid_file, "w") as f:
+            f.write(mine)
+    except OSError as exc:
+        log.error("--pid-file %s: %s", args.pid_file, exc.strerror)
+        return 2
+    try:
+        return _serve_workers(loader, args, first, watch)
+    finally:
+        try:  # unless another process has taken the file over since
+            with open(args.pid_file) as f:
+                if f.read() == mine:
+                    os.unlink(args.pid_file)
+        except OSError:
+            pass
+
+
+def _serve_workers(
+    loader: Callable[[], Program], args: argparse.Namespace, first: Program, watch: str | None
+) -> int:
 
     def child(index: int) -> int:
         logs.setup(args.log_level, args.log_format, tag=f"w{index}", access_log=args.access_log)

@@ -10,7 +10,9 @@ them. It waits for signals synchronously (``sigtimedwait``), never running an ev
 - SIGHUP (or a change of the script with ``--watch``) checks the script first and, only if it
   loads, tells every worker to reload; a broken script is reported and the workers keep serving;
 - SIGTERM or SIGINT is passed to the workers, which drain; any still alive ``KILL_GRACE`` seconds
-  after the drain timeout are killed.
+  after the drain timeout are killed;
+- SIGUSR1 (reopen the log files, then the script's tasks on it) and SIGUSR2 (its tasks) are
+  passed to the workers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ log = logging.getLogger("pipework")
 
 MAX_BACKOFF = 5.0
 KILL_GRACE = 5.0
-_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+_RELAYED = {signal.SIGUSR1, signal.SIGUSR2}
+_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD} | _RELAYED
 
 
 class Supervisor:
@@ -55,9 +58,9 @@ class Supervisor:
         if pid == 0:
             code = 1
             try:
+                for s in _SIGNALS:  # a USR1 before the runtime takes it must not end the worker
+                    signal.signal(s, signal.SIG_IGN if s in _RELAYED else signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, set())
-                for s in _SIGNALS:
-                    signal.signal(s, signal.SIG_DFL)
                 group.set_worker(index)
                 code = self.child(index)
             except BaseException as exc:
@@ -141,6 +144,9 @@ class Supervisor:
                     os.kill(pid, signal.SIGTERM)
             elif sig == signal.SIGHUP and stopping_since is None:
                 self._reload()
+            elif sig in _RELAYED:
+                for pid in self.pids:
+                    os.kill(pid, sig)
             now = time.monotonic()
             for index in self._reap(stopping_since is not None):
                 due[index] = now + self.backoff[index]

@@ -9,6 +9,11 @@ cleanly, so a broken script leaves the old one serving.
 
 Shutdown follows a fixed order: stop accepting, wait for open sessions up to the drain timeout,
 abort what is left, run the ``on_exit`` callbacks, return.
+
+SIGUSR1 and SIGUSR2 belong to the runtime too, for as long as it serves: SIGUSR1 first reopens
+the log files (each function in :data:`REOPEN`, as nginx does on USR1, so logrotate can move a
+file away and have the next line go to a new one), then both run the tasks the program
+scheduled on them (``task("SIGUSR1", ...)``), every one of them, not just the last declared.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ log = logging.getLogger("pipework")
 Listener = TcpListener | UdpListener
 WATCH_INTERVAL = 1.0
 UDP_DRAIN_IDLE = 1.0
+
+#: what SIGUSR1 calls before its tasks: log files register their reopening here
+REOPEN: list[Callable[[], None]] = []
 
 
 class _TaskRun:
@@ -78,8 +86,6 @@ class _TaskRun:
         self.stopped = True
         if self.timer is not None:
             self.timer.cancel()
-        if isinstance(self.spec.when, str):
-            asyncio.get_running_loop().remove_signal_handler(getattr(signal, self.spec.when))
         for p in tuple(self.pipelines):
             p.close()
         self.pipelines.clear()
@@ -208,12 +214,10 @@ class Worker:
             t.stop()
         self.tasks = [_TaskRun(spec) for spec in prog.tasks]
         loop = asyncio.get_running_loop()
-        for t in self.tasks:
-            if isinstance(t.spec.when, str):
-                loop.add_signal_handler(getattr(signal, t.spec.when), t.fire)
-            elif t.spec.when is None:
+        for t in self.tasks:  # tasks on a signal wait for _on_user_signal
+            if t.spec.when is None:
                 loop.call_soon(t.fire)
-            else:
+            elif isinstance(t.spec.when, float):
                 t.timer = loop.call_later(t.spec.when, t.fire)
         old = self.program.services if self.program is not None else []
         for svc in prog.services:
@@ -259,12 +263,25 @@ class Worker:
         loop.add_signal_handler(signal.SIGHUP, lambda: spawn(self.reload(), "reload"))
         loop.add_signal_handler(signal.SIGTERM, self.stop)
         loop.add_signal_handler(signal.SIGINT, self.stop)
+        for name in ("SIGUSR1", "SIGUSR2"):
+            loop.add_signal_handler(getattr(signal, name), self._on_user_signal, name)
         if self.watch:
             spawn(self._watch(self.watch), "watch")
         if ready is not None:
             ready()
         await self._stop.wait()
         await self.shutdown()
+
+    def _on_user_signal(self, name: str) -> None:
+        if name == "SIGUSR1":
+            for reopen in REOPEN:
+                try:
+                    reopen()
+                except Exception as exc:
+                    log.error("reopening logs: %s", exc)
+        for t in self.tasks:
+            if t.spec.when == name:
+                t.fire()
 
     def stop(self) -> None:
         if self._stop is None:

@@ -28,8 +28,10 @@ time and level in front), or, after :func:`to_file` (``--access-log FILE``), to 
 own, as nginx's ``access_log``: each line is only formatted and put in a buffer, and the buffer
 is written with one ``write`` when the event loop has run what was ready, or sooner once it
 holds 64 KiB (nginx's ``buffer=``), so a busy worker makes one system call for many requests.
-The file is opened for appending (``O_APPEND``): workers share it line by line, and a log
-rotation that copies and truncates it (logrotate's ``copytruncate``) is safe.
+The file is opened for appending (``O_APPEND``): workers share it line by line. To rotate it,
+move it away and send SIGUSR1 (nginx's ``reopen``; to the supervisor with ``--workers``, which
+passes it on): each process writes what it has buffered to the old file and opens the path anew
+(logrotate's ``postrotate``); copying and truncating (``copytruncate``) needs no signal.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 
 from ..codec.http1 import RequestHead
 from ..core import Context
+from ..core.runtime import REOPEN
 
 log = logging.getLogger("pipework.access")
 
@@ -86,6 +89,13 @@ class _FileSink:
         except OSError as exc:
             logging.getLogger("pipework").error("access log %s: %s; lines lost", self.path, exc.strerror)
 
+    def reopen(self) -> None:
+        """Flush to the file open now, then open ``path`` again (made if it was moved away)."""
+        self.flush()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        os.close(self.fd)
+        self.fd = fd
+
 
 _sink: _FileSink | None = None
 
@@ -99,6 +109,15 @@ def to_file(path: str | None) -> None:
     if old is not None:
         old.flush()
         os.close(old.fd)
+
+
+def reopen() -> None:
+    """Open the access log file again (SIGUSR1 calls this); nothing when lines go to the logger."""
+    if _sink is not None:
+        _sink.reopen()
+
+
+REOPEN.append(reopen)
 
 
 def _emit(line: str) -> None:

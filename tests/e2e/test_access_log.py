@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import textwrap
 import time
@@ -215,6 +217,49 @@ def test_an_access_log_file_shared_by_workers(pipework, tmp_path: Path) -> None:
     assert sorted(r["target"] for r in lines) == sorted(f"/n/{i}" for i in range(60))
     assert all(r["status"] == 200 for r in lines)
     assert '"target":"/n/' not in server.output()
+
+
+def test_sigusr1_reopens_the_access_log_after_rotation(pipework, tmp_path: Path) -> None:
+    """logrotate's way (move, then USR1 to the supervisor): the lines before the signal are in
+    the moved file, every one after it in a new file at the path, from both workers; the
+    script's own SIGUSR1 task still runs in each of them."""
+    port = free_port()
+    script = tmp_path / "site.py"
+    script.write_text(
+        "import logging, os\n"
+        "import pipework as pw\n"
+        "pw.task('SIGUSR1', pw.pipeline(lambda p: p.on_start(\n"
+        "    lambda: logging.getLogger('pipework').warning('task in %d', os.getpid()))))\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http(access_log='json').to(\n"
+        "    lambda p: p.serve_http(lambda req: str(os.getpid())))))\n"
+    )
+    log = tmp_path / "access.log"
+    pid_file = tmp_path / "pipework.pid"
+    server = pipework(
+        "run", str(script), "--workers", "2", "--access-log", str(log), "--pid-file", str(pid_file)
+    )
+    server.wait_log("listening on tcp", count=2)
+    assert pid_file.read_text() == f"{server.proc.pid}\n"
+
+    def send(prefix: str) -> set[str]:
+        return {httpx.get(f"http://127.0.0.1:{port}/{prefix}/{i}", timeout=10).text for i in range(40)}
+
+    def targets(path: Path, n: int) -> list[str]:
+        deadline = time.monotonic() + 5
+        while len(path.read_text().splitlines()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return sorted(json.loads(line)["target"] for line in path.read_text().splitlines())
+
+    assert len(send("before")) == 2
+    assert targets(log, 40) == sorted(f"/before/{i}" for i in range(40))
+    log.rename(tmp_path / "access.log.1")
+    os.kill(int(pid_file.read_text()), signal.SIGUSR1)  # as logrotate's postrotate does
+    server.wait_log("task in", count=2)  # both workers have had the signal
+    assert len(send("after")) == 2
+    assert targets(log, 40) == sorted(f"/after/{i}" for i in range(40))
+    assert targets(tmp_path / "access.log.1", 40) == sorted(f"/before/{i}" for i in range(40))
+    assert server.stop() == 0
+    assert not pid_file.exists()
 
 
 def test_a_retried_request_logs_every_target_it_tried(pipework, tmp_path: Path, backends) -> None:

@@ -53,6 +53,14 @@ def test_bad_option_value_says_what_is_expected() -> None:
     assert "expected a whole number, got 'zero'" in r.stderr
 
 
+def test_a_pid_file_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    r = run_cli(
+        "serve", str(tmp_path), "--listen", "127.0.0.1:0", "--pid-file", str(tmp_path / "no" / "p.pid")
+    )
+    assert r.returncode == 2
+    assert f"--pid-file {tmp_path / 'no' / 'p.pid'}: No such file or directory" in r.stderr
+
+
 def test_serve_a_directory(pipework, tmp_path: Path) -> None:
     require("curl")
     (tmp_path / "index.html").write_text("<p>home</p>")
@@ -85,8 +93,15 @@ def test_idle_timeout_option(pipework, tmp_path: Path, command: str) -> None:
     else:  # in front of a `pipework serve` of the same directory
         backend = free_port()
         pipework("serve", str(tmp_path), "--listen", f"127.0.0.1:{backend}").wait_log("listening on tcp")
-        p = pipework("reverse-proxy", "--listen", f"127.0.0.1:{port}", "--to", f"http://127.0.0.1:{backend}",
-                     "--idle-timeout", "0.5")
+        p = pipework(
+            "reverse-proxy",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--to",
+            f"http://127.0.0.1:{backend}",
+            "--idle-timeout",
+            "0.5",
+        )
     p.wait_log("listening on tcp")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
         assert get_small(c, "/a.txt", b"a").startswith(b"HTTP/1.1 200 ")

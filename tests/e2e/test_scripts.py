@@ -215,3 +215,31 @@ def test_tasks_and_on_exit(pipework, tmp_path: Path) -> None:
     lines = marker.read_text().split()
     assert lines.count("tick") >= 3
     assert lines[-1] == "bye"
+
+
+def test_every_task_on_a_signal_runs_and_a_reload_keeps_them(pipework, tmp_path: Path) -> None:
+    """Two tasks on SIGUSR2 both run on each signal; after a reload the new program's do."""
+    script = write(
+        tmp_path / "t.py",
+        """\
+        import logging
+        import pipework as pw
+
+        say = logging.getLogger("pipework").warning
+        pw.task("SIGUSR2", pw.pipeline(lambda p: p.on_start(lambda: say("first ran"))))
+        pw.task("SIGUSR2", pw.pipeline(lambda p: p.on_start(lambda: say("second ran"))))
+        pw.task(None, pw.pipeline(lambda p: p.on_start(lambda: say("script is up"))))
+    """,
+    )
+    p = pipework("run", str(script))
+    p.wait_log("script is up")
+    p.signal(signal.SIGUSR2)
+    p.wait_log("first ran")
+    p.wait_log("second ran")
+    p.signal(signal.SIGHUP)
+    p.wait_log("script is up", count=2)
+    p.signal(signal.SIGUSR2)
+    p.wait_log("first ran", count=2)
+    p.wait_log("second ran", count=2)
+    assert p.output().count("first ran") == 2
+    assert p.stop() == 0
