@@ -37,12 +37,13 @@ passes it on): each process writes what it has buffered to the old file and open
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
 from collections import Counter, defaultdict
 from typing import Any
+
+import orjson
 
 from ..codec.http1 import RequestHead
 from ..core import Context
@@ -121,11 +122,12 @@ REOPEN.append(reopen)
 
 
 def _emit(line: str) -> None:
+    """Write ``line`` (ending in a newline) to the file, or to the logger without its newline."""
     sink = _sink
     if sink is not None:
-        sink.emit(line + "\n")
+        sink.emit(line)
     else:
-        log.info("%s", line)
+        log.info("%s", line[:-1])
 
 
 FORMATS = ("combined", "json")
@@ -160,10 +162,13 @@ def _times() -> tuple[str, str]:
 
 
 def _quote(v: bytes | str | None) -> str:
+    """``v`` for a quoted field of the combined line: ``-`` when empty, ``"`` and ``\\`` escaped."""
     if not v:
         return "-"
     s = v.decode("latin-1") if isinstance(v, bytes) else v
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+    if '"' in s or "\\" in s:  # rare: test before paying for the replacements
+        return s.replace("\\", "\\\\").replace('"', '\\"')
+    return s
 
 
 def upstream_facts(ex: Any) -> tuple[str | None, str | None, float | None, float | None, float | None]:
@@ -212,10 +217,6 @@ def _text(v: bytes | None) -> str | None:
     return None if v is None else v.decode("latin-1")
 
 
-def _secs(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
 def write(
     fmt: str,
     ctx: Context,
@@ -258,14 +259,13 @@ def write(
             "upstream_header_time": None if header is None else round(header, 6),
             "upstream_response_time": None if response is None else round(response, 6),
         }
-        _emit(json.dumps(rec, separators=(",", ":")))
+        _emit(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE).decode())
         return
-    request = f"{head.method} {head.original_target} HTTP/{head.version}" if head else "-"
-    request = request.replace('"', '\\"')
-    referer = _quote(fields.get(b"referer"))
-    agent = _quote(fields.get(b"user-agent"))
+    request = _quote(f"{head.method} {head.original_target} HTTP/{head.version}") if head else "-"
     _emit(
         f'{ib.remote_address} - - [{local}] "{request}" {status} {body_bytes} '
-        f'"{referer}" "{agent}" {seconds:.3f} "{_quote(rid)}" "{_quote(route)}" "{addr or "-"}" '
-        f'{_secs(connect)} {_secs(header)} {_secs(response)} "{trace or "-"}"'
+        f'"{_quote(fields.get(b"referer"))}" "{_quote(fields.get(b"user-agent"))}" {seconds:.3f} '
+        f'"{_quote(rid)}" "{_quote(route)}" "{addr or "-"}" '
+        f"{'-' if connect is None else f'{connect:.3f}'} {'-' if header is None else f'{header:.3f}'} "
+        f'{"-" if response is None else f"{response:.3f}"} "{trace or "-"}"\n'
     )

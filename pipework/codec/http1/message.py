@@ -9,9 +9,10 @@ a :class:`Response` — or a shortcut: ``str``/``bytes`` (200, text or octets), 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
+
+import orjson
 
 from .encode import header_block, reason, status_line
 from .head import Headers, RequestHead
@@ -51,7 +52,7 @@ class Request:
 
     def json(self) -> Any:
         """The body as JSON; raises ``ValueError`` when it is not."""
-        return json.loads(self.body)
+        return orjson.loads(self.body)
 
     def form(self) -> dict[str, list[str]]:
         """An ``application/x-www-form-urlencoded`` body as a dict of lists."""
@@ -93,7 +94,9 @@ class Response:
 
     @classmethod
     def json(cls, value: Any, status: int = 200) -> Response:
-        return cls(json.dumps(value, separators=(",", ":")).encode(), status, content_type="application/json")
+        return cls(
+            orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), status, content_type="application/json"
+        )
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {len(self.body)} bytes>"
