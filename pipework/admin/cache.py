@@ -13,7 +13,9 @@ for ``PURGE``, whose query is the purged URL's). It answers:
   for everything;
 - ``GET /cache/stats`` — each cache's counters as JSON.
 
-Purges answer ``{"purged": N}``; a request for another path gets 404, another method 405.
+Purges answer ``{"purged": N}``, N counted in this worker (with ``--workers``, the others drop
+theirs before their next lookup, see :mod:`pipework.filters.cache`); a request for another path
+gets 404, another method 405.
 """
 
 from __future__ import annotations

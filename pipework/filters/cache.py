@@ -25,6 +25,13 @@ sends the request into a sub-pipeline of ``layout`` (typically a ``proxy``):
   untouched but for the status field; a successful unsafe method (POST, PUT, DELETE...) drops
   what is stored for its URL (RFC 9111 4.4).
 
+Workers: with ``--workers N`` each worker has its store, and what one drops — a purge through
+the admin port, ``purge()`` from a script, an unsafe method's invalidation — the others must
+drop too: it is published in a journal in the group's shared directory
+(:mod:`pipework.policy.shared_journal`), and each worker applies the others' records before its
+next lookup (one read of shared memory when there is nothing new). A worker too far behind, or a
+purge too long for a record, empties the whole store instead: more than asked, never less.
+
 Request coalescing: while a fetch for a key is under way, other misses for it wait (at most
 ``lock_timeout`` seconds, then they go on their own, as nginx's ``proxy_cache_lock``). When the
 fetch ends, they look again: they are answered from the new entry, or, if the response was not
@@ -36,17 +43,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import weakref
 from functools import partial
 from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead, header_block, status_line
-from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
+from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group, register
 from ..core.checks import seconds
 from ..core.pipeline import Layout, Pipeline
 from ..core.subpipes import _One
 from ..net.loop import running_loop
+from ..policy import shared_table
 from ..policy.http_cache import (
     FRESH,
     NO_DIRECTIVES,
@@ -63,6 +72,7 @@ from ..policy.http_cache import (
     split_url,
     storable,
 )
+from ..policy.shared_journal import SharedJournal, open_journal
 from .http import DemuxHTTP, RawResponse
 
 log = logging.getLogger("pipework")
@@ -150,6 +160,9 @@ class HttpCache:
         #: fetches under way, by (host, target, Vary values): the ones others may wait for
         self.inflight: dict[tuple[str, str, tuple[bytes, ...]], _Fetch] = {}
         self._id = name.encode()
+        self._journal: SharedJournal | None = None  # the group's, for purges (see the module docstring)
+        self._journal_gen = -1  # shared_table.generation when it was looked for
+        self._seen = 0  # journal records applied
         LIVE.add(self)
 
     # -- statistics -----------------------------------------------------------------------------------
@@ -214,17 +227,63 @@ class HttpCache:
     # -- purging --------------------------------------------------------------------------------------
     def purge(self, url: str) -> int:
         """Drop what is stored for ``url``: a path with its query (``/a?b=1``, on every host) or a
-        host and path (``example.com/a``, ``http://example.com/a``); how many responses went."""
+        host and path (``example.com/a``, ``http://example.com/a``); how many responses went
+        (from this worker's store: the other workers drop theirs before their next lookup)."""
+        self._publish(b"u", url)
         return self.store.purge(url)
 
     def purge_prefix(self, prefix: str) -> int:
         """Drop what is stored for every URL starting with ``prefix`` (``/img/``, on every host,
-        or ``example.com/img/``); ``""`` drops everything."""
+        or ``example.com/img/``); ``""`` drops everything. In every worker, as :meth:`purge`."""
+        self._publish(b"p", prefix)
         return self.store.purge(prefix, prefix=True)
 
     def clear(self) -> int:
-        """Drop everything stored."""
+        """Drop everything stored, in every worker."""
+        self._publish(b"a", "")
         return self.store.clear()
+
+    def remove(self, key: Key) -> int:
+        """Drop every response stored for ``key`` (host, target), in every worker."""
+        self._publish(b"k", f"{key[0]}\0{key[1]}")
+        return self.store.remove(key)
+
+    def _group_journal(self) -> SharedJournal | None:
+        if self._journal_gen != shared_table.generation:  # first use in this process
+            self._journal_gen = shared_table.generation
+            d = group.directory()
+            self._journal = open_journal(os.path.join(d, f"cache-{self.name}")) if d is not None else None
+            self._seen = self._journal.count() if self._journal is not None else 0
+        return self._journal
+
+    def _publish(self, kind: bytes, text: str) -> None:
+        j = self._group_journal()
+        if j is not None:
+            payload = kind + text.encode("utf-8", "surrogatepass")
+            j.publish(payload if len(payload) <= j.room else b"a")
+
+    def sync(self) -> None:
+        """Drop what the other workers of the group have purged since the last look (see the
+        module docstring); the filter calls it before each lookup."""
+        j = self._journal if self._journal_gen == shared_table.generation else self._group_journal()
+        if j is None or j.count() == self._seen:
+            return
+        records, self._seen = j.since(self._seen)
+        store = self.store
+        if records is None:
+            store.clear()
+            return
+        for r in records:
+            kind, text = r[:1], r[1:].decode("utf-8", "surrogatepass")
+            if kind == b"u":
+                store.purge(text)
+            elif kind == b"p":
+                store.purge(text, prefix=True)
+            elif kind == b"k":
+                host, _, target = text.partition("\0")
+                store.remove((host, target))
+            else:
+                store.clear()
 
     # -- what the filter uses -------------------------------------------------------------------------
     def status_fields(self, label: bytes, detail: bytes) -> RawHeaders:
@@ -572,6 +631,7 @@ class CacheHTTP(Filter):
         head = self.head
         assert head is not None
         now = time.time()
+        cache.sync()
         entry = store.get(self.key, head.raw_headers)
         if entry is not None:
             state = decide(entry, self.req, now)
@@ -715,13 +775,12 @@ class CacheHTTP(Filter):
     def _invalidate(self, cache: HttpCache, head: ResponseHead) -> None:
         """An unsafe method succeeded: drop what is stored for its URL and for the URLs in its
         ``Location`` and ``Content-Location`` on the same host (RFC 9111 4.4)."""
-        store = cache.store
-        store.remove(self.key)
+        cache.remove(self.key)
         for k, v in head.raw_headers:
             if k.lower() in (b"location", b"content-location"):
                 host, target = split_url(v.decode("latin-1"))
                 if host is None or host == self.key[0]:
-                    store.remove((self.key[0], target))
+                    cache.remove((self.key[0], target))
 
     def close(self) -> None:
         if self.sub is not None:

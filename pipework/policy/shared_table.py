@@ -47,7 +47,7 @@ import struct
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["WAYS", "SharedTable", "State", "generation", "key_hash", "open_table"]
+__all__ = ["WAYS", "SharedTable", "State", "generation", "key_hash", "open_file", "open_table"]
 
 #: slots per bucket: a key competes for room only with the keys of its bucket
 WAYS = 8
@@ -201,20 +201,31 @@ def open_table(path: str, capacity: int) -> SharedTable:
     buckets = math.ceil(capacity / WAYS)
     header = _HEADER.pack(MAGIC, buckets, WAYS)
     size = _HEADER_SIZE + buckets * _BUCKET_SIZE
+    fd = open_file(path, header, size, f"a shared table of {buckets} buckets of {WAYS} slots")
     try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        fd = _create(path, header, size)
-    try:
-        got = os.pread(fd, _HEADER.size, 0)
-        if got != header or os.fstat(fd).st_size != size:
-            raise ValueError(f"{path} is not a shared table of {buckets} buckets of {WAYS} slots")
         table = SharedTable(path, fd, buckets)
     except BaseException:
         os.close(fd)
         raise
     _open[path] = table
     return table
+
+
+def open_file(path: str, header: bytes, size: int, what: str) -> int:
+    """A descriptor (read and write) of the shared file at ``path``, made if missing (``size``
+    zeroed bytes starting with ``header``); ValueError saying it is not ``what`` when its size or
+    first bytes differ."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        fd = _create(path, header, size)
+    try:
+        if os.pread(fd, len(header), 0) != header or os.fstat(fd).st_size != size:
+            raise ValueError(f"{path} is not {what}")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _create(path: str, header: bytes, size: int) -> int:

@@ -375,3 +375,55 @@ def test_waiters_fetch_when_the_first_client_goes_away(env: SimpleNamespace) -> 
         t.join(15)
     assert sorted(got) == [(200, "HIT"), (200, "HIT"), (200, "MISS")]
     assert b.count() == n + 2
+
+
+WORKERS_SCRIPT = """
+import os
+import pipework as pw
+from pipework.filters.cache import HttpCache
+
+cache = HttpCache(name="shared")
+pw.listen({main}, lambda p: p.demux_http().to(
+    lambda p: p.headers(response={{"set": {{"x-worker": str(os.getpid())}}}}).to(
+        lambda p: p.cache_http(cache).to(lambda p: p.proxy("127.0.0.1:{backend}")))))
+pw.listen({admin}, lambda p: p.demux_http().to(lambda p: p.serve_cache_admin()))
+"""
+
+
+def test_every_worker_drops_what_one_purges(pipework, tmp_path: Path) -> None:
+    """--workers 2: a purge (or an invalidating POST) lands in one worker; the other must not
+    answer from its own copy afterwards. Which worker answered is its pid in X-Worker."""
+    backend = Backend("b1")
+    try:
+        main, admin = free_ports(2)
+        script = tmp_path / "w.py"
+        script.write_text(WORKERS_SCRIPT.format(main=main, admin=admin, backend=backend.port))
+        p = pipework("run", str(script), "--workers", "2")
+        p.wait_log("listening on tcp", count=4)
+
+        def first_answers(path: str) -> dict[str, str]:
+            """Each worker's X-Cache for ``path``, on its first answer from now on."""
+            seen: dict[str, str] = {}
+            for _ in range(200):  # new connections: the kernel spreads them over the workers
+                _, f, _ = get(main, path)
+                seen.setdefault(f["x-worker"], f["x-cache"])
+                if len(seen) == 2:
+                    return seen
+            raise AssertionError(f"only {len(seen)} worker answered")
+
+        paths = [url(f"w{i}", cc="max-age=60") for i in range(3)]
+        for path in paths:
+            first_answers(path)  # stored in both
+            assert set(first_answers(path).values()) == {"HIT"}
+        status, _, body = request(admin, "PURGE", paths[0])
+        assert (status, json.loads(body)) == (200, {"purged": 1})  # the admin's worker's copy
+        assert set(first_answers(paths[0]).values()) == {"MISS"}
+        assert request(main, "POST", paths[1])[0] == 200  # RFC 9111 4.4, in one worker
+        assert set(first_answers(paths[1]).values()) == {"MISS"}
+        assert set(first_answers(paths[2]).values()) == {"HIT"}  # untouched
+        status, _, body = request(admin, "POST", "/cache/purge?all=1")
+        assert status == 200
+        assert json.loads(body)["purged"] >= 1
+        assert set(first_answers(paths[2]).values()) == {"MISS"}
+    finally:
+        backend.kill()
