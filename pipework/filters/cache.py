@@ -20,10 +20,14 @@ sends the request into a sub-pipeline of ``layout`` (typically a ``proxy``):
   stored. A 304 freshens the stored entry (RFC 9111 4.3.4) and the client gets the stored
   response. An upstream error in place of a revalidation is answered with the stale entry when
   ``stale-if-error`` allows.
-- **BYPASS**: requests the cache cannot answer (other methods, bodies, ``Range``, upgrades,
-  ``If-Match``/``If-Unmodified-Since``/``If-Range``, ``Cache-Control: no-store``) pass through
-  untouched but for the status field; a successful unsafe method (POST, PUT, DELETE...) drops
-  what is stored for its URL (RFC 9111 4.4).
+- **Ranges**: a ``Range`` request (RFC 9110 14) is answered from a stored 200 it may be served
+  from, as a 206 with that part (or a 416; several ranges get the whole, an ``If-Range`` naming
+  another representation too); with nothing such stored it goes on to the upstream with its
+  ``Range``, and the partial answer is not stored (BYPASS).
+- **BYPASS**: requests the cache cannot answer (other methods, bodies, upgrades,
+  ``If-Match``/``If-Unmodified-Since``, ``Cache-Control: no-store``) pass through untouched but
+  for the status field; a successful unsafe method (POST, PUT, DELETE...) drops what is stored
+  for its URL (RFC 9111 4.4).
 
 Workers: with ``--workers N`` each worker has its store, and what one drops — a purge through
 the admin port, ``purge()`` from a script, an unsafe method's invalidation — the others must
@@ -50,6 +54,7 @@ from functools import partial
 from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead, header_block, status_line
+from ..codec.http1.ranges import NOT_SATISFIABLE, byte_range, content_range, if_range_holds, unsatisfied_range
 from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group, register
 from ..core.checks import seconds
 from ..core.pipeline import Layout, Pipeline
@@ -89,10 +94,8 @@ DEFAULT_MAX_OBJECT = 4 * 1024 * 1024
 #: transfer-encoding/if-modified-since, if-unmodified-since
 _NOTED_LENGTHS = frozenset((4, 5, 6, 7, 8, 13, 14, 17, 19))
 #: request fields that make the cache step aside: a body, a part, a protocol switch, a
-#: precondition the upstream must judge (If-Match, If-Unmodified-Since, If-Range)
-_BYPASS = frozenset(
-    (b"range", b"upgrade", b"transfer-encoding", b"if-match", b"if-unmodified-since", b"if-range")
-)
+#: precondition the upstream must judge (If-Match, If-Unmodified-Since)
+_BYPASS = frozenset((b"upgrade", b"transfer-encoding", b"if-match", b"if-unmodified-since"))
 #: the client's conditional fields, not sent on by a cache that wants whole answers to store
 _CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since"))
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
@@ -555,6 +558,7 @@ class CacheHTTP(Filter):
         "key",
         "label",
         "no_wait",
+        "range",
         "raw",
         "req",
         "sub",
@@ -572,6 +576,7 @@ class CacheHTTP(Filter):
         self.req: CacheControl = NO_DIRECTIVES
         self.key: Key = ("", "")
         self.cond: tuple[bytes | None, bytes | None] = (None, None)
+        self.range: tuple[bytes, bytes | None] | None = None  # Range and If-Range
         self.no_wait = False
         self.raw: bool | None = None
         self.label = b""
@@ -594,7 +599,7 @@ class CacheHTTP(Filter):
         cc: list[bytes] = []
         host = b""
         pragma = bypass = False
-        inm = ims = None
+        inm = ims = rng = if_range = None
         for k, v in head.raw_headers:
             if len(k) not in _NOTED_LENGTHS:
                 continue
@@ -609,6 +614,10 @@ class CacheHTTP(Filter):
                 ims = v
             elif n == b"pragma":
                 pragma = pragma or b"no-cache" in v.lower()
+            elif n == b"range":
+                rng = v
+            elif n == b"if-range":
+                if_range = v
             elif n in _BYPASS or (n == b"content-length" and v.strip() != b"0"):
                 bypass = True
         self.key = (host.decode("latin-1").lower(), head.target)
@@ -623,6 +632,8 @@ class CacheHTTP(Filter):
             self._pass(MessageStart(head), BYPASS)
             return
         self.cond = (inm, ims)
+        if rng is not None:
+            self.range = (rng, if_range)
         self._decide()
 
     def _decide(self) -> None:
@@ -649,6 +660,10 @@ class CacheHTTP(Filter):
             self._out(MessageStart(ResponseHead(504, "", "1.1", [(b"content-type", b"text/plain")])))
             self._out(Data(b"not in the cache (only-if-cached)\n"))
             self._out(MessageEnd())
+            return
+        if self.range is not None:  # a part of what is not stored: the upstream's, not stored
+            store.stats.bypasses += 1
+            self._pass(MessageStart(head), BYPASS)
             return
         store.stats.misses += 1
         if head.method == "HEAD":  # answered from a stored GET, never stored itself
@@ -709,6 +724,13 @@ class CacheHTTP(Filter):
         head_only = head.method == "HEAD"
         if self.raw is None:
             self.raw = _straight_to_demux(self._out)
+        if self.range is not None and not nm and entry.status == 200:
+            rng, if_range = self.range
+            if if_range is None or if_range_holds(if_range, entry.etag, entry.last_modified):
+                part = byte_range(rng, len(entry.body))
+                if part is not None:
+                    self._serve_part(entry, part, label, detail, age, head_only)
+                    return
         if self.raw:
             data = self._encoded(entry, label, detail, age, head.keep_alive, head_only, nm)
             self._out(MessageStart(RawResponse(data)))
@@ -723,6 +745,33 @@ class CacheHTTP(Filter):
             self._out(MessageStart(ResponseHead(status, reason, "1.1", fields)))
             if entry.body and not head_only and not nm:
                 self._out(Data(entry.body))
+        self._out(MessageEnd())
+
+    def _serve_part(
+        self, entry: Entry, part: tuple[int, int], label: bytes, detail: bytes, age: int, head_only: bool
+    ) -> None:
+        """Answer a ``Range`` from ``entry``: a 206 with bytes ``part``, or a 416."""
+        cache: HttpCache = self.cfg.cache
+        size = len(entry.body)
+        extra = [(b"age", b"%d" % age), *cache.status_fields(label, detail)]
+        if part is NOT_SATISFIABLE:
+            status, fields, body = 416, [unsatisfied_range(size), *extra], b""
+        else:
+            first, last = part
+            status, body = 206, entry.body[first : last + 1]
+            fields = [*entry.fields, *extra, content_range(first, last, size)]
+        fields.append((b"content-length", b"%d" % len(body)))
+        if head_only:
+            body = b""
+        if self.raw:
+            head = self.head
+            assert head is not None
+            end = b"\r\n" if head.keep_alive else b"connection: close\r\n\r\n"
+            self._out(MessageStart(RawResponse(status_line(status) + header_block(fields) + end + body)))
+        else:
+            self._out(MessageStart(ResponseHead(status, "", "1.1", fields)))
+            if body:
+                self._out(Data(body))
         self._out(MessageEnd())
 
     def _encoded(

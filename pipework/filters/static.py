@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 from ..codec.compress import choose_encoding, should_compress
 from ..codec.http1 import RequestHead, Response, encode_response, format_http_date, header_block, status_line
+from ..codec.http1.ranges import NOT_SATISFIABLE, byte_range, content_range, if_range_holds, unsatisfied_range
 from ..core import Builder, Filter, MessageEnd, MessageStart, register
 from .http import CLOCK, FileStream, RawResponse
 
@@ -313,7 +314,7 @@ class _StaticCfg:
             return self._not_modified(entry, date, keep_alive)
         # RFC 9110 13.1.5: under an If-Range that does not match exactly, the Range is ignored
         use_range = rng is not None and (
-            if_range is None or if_range.strip() in (entry.etag, entry.last_modified)
+            if_range is None or if_range_holds(if_range, entry.etag, entry.last_modified)
         )
         if isinstance(entry, _BigFile):
             return self._stream(entry, rng if use_range else None, date, keep_alive, head_only)
@@ -334,25 +335,14 @@ class _StaticCfg:
     ) -> bytes | FileStream:
         """A large file, sent from the disk as the client reads (see ``FileStream``)."""
         size = big.size
-        if rng is not None:
-            spec = rng.strip()
-            a, sep, b = spec[6:].strip().partition(b"-")
-            if spec.startswith(b"bytes=") and sep and b"," not in spec:
-                try:
-                    first, last = (
-                        (int(a), int(b) if b else size - 1) if a else (max(0, size - int(b)), size - 1)
-                    )
-                except ValueError:
-                    first = last = -2
-                if first == -2:
-                    pass  # a form we do not take: the whole file (RFC 9110 14.2)
-                elif first >= size or first > last or first < 0:
-                    fields = [(b"content-range", b"bytes */%d" % size), (b"content-length", b"0")]
-                    return status_line(416) + header_block(fields) + date + b"\r\n"
-                else:
-                    last = min(last, size - 1)
-                    extra = [(b"content-range", b"bytes %d-%d/%d" % (first, last, size))]
-                    return big.stream(206, extra, first, last - first + 1, date, keep_alive)
+        r = byte_range(rng, size) if rng is not None else None
+        if r is NOT_SATISFIABLE:
+            return _unsatisfiable(size, date)
+        if r is not None:
+            first, last = r
+            return big.stream(
+                206, [content_range(first, last, size)], first, last - first + 1, date, keep_alive
+            )
         return big.stream(200, [], 0, size, date, keep_alive)
 
     def _not_modified(self, entry: _Entry | _BigFile, date: bytes, keep_alive: bool) -> bytes:
@@ -367,32 +357,15 @@ class _StaticCfg:
     def _range(self, entry: _Entry, value: bytes, date: bytes, keep_alive: bool, head_only: bool) -> bytes:
         body = entry.variants[None].body
         size = len(body)
-        spec = value.strip()
-        ok = spec.startswith(b"bytes=") and b"," not in spec
-        first = last = -1
-        if ok:
-            a, _, b = spec[6:].strip().partition(b"-")
-            try:
-                if a:
-                    first = int(a)
-                    last = int(b) if b else size - 1
-                else:
-                    n = int(b)
-                    first, last = max(0, size - n), size - 1
-            except ValueError:
-                ok = False
-        if not ok:  # several ranges or a form we do not take: the whole file (RFC 9110 14.2)
+        r = byte_range(value, size)
+        if r is None:  # several ranges or a form we do not take: the whole file (RFC 9110 14.2)
             return entry.variants[None].response(date, keep_alive, head_only)
-        if first >= size or first > last or first < 0:
-            fields = [(b"content-range", b"bytes */%d" % size), (b"content-length", b"0")]
-            return status_line(416) + header_block(fields) + date + b"\r\n"
-        last = min(last, size - 1)
+        if r is NOT_SATISFIABLE:
+            return _unsatisfiable(size, date)
+        first, last = r
         part = body[first : last + 1]
         fields = [f for f in entry.fields if f[0] != b"vary"]
-        fields += [
-            (b"content-range", b"bytes %d-%d/%d" % (first, last, size)),
-            (b"content-length", b"%d" % len(part)),
-        ]
+        fields += [content_range(first, last, size), (b"content-length", b"%d" % len(part))]
         head = (
             status_line(206)
             + header_block(fields)
@@ -400,6 +373,13 @@ class _StaticCfg:
             + (b"\r\n" if keep_alive else b"connection: close\r\n\r\n")
         )
         return head if head_only else head + part
+
+
+def _unsatisfiable(size: int, date: bytes) -> bytes:
+    """A 416 for a file of ``size`` bytes."""
+    return (
+        status_line(416) + header_block([unsatisfied_range(size), (b"content-length", b"0")]) + date + b"\r\n"
+    )
 
 
 class ServeFiles(Filter):

@@ -8,6 +8,7 @@ import http.client
 import json
 import socket
 import struct
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
-from helpers import Pipework, free_ports
+from helpers import Pipework, free_ports, require
 from http_peers import Backend, fetch
 
 SCRIPT = """
@@ -312,6 +313,65 @@ def test_an_unsafe_method_invalidates_and_head_is_answered_from_get(env: SimpleN
     assert request(env.main, "POST", path)[0] == 200
     assert get(env.main, path)[1]["x-cache"] == "MISS"
     assert b.count() == n + 2
+
+
+@pytest.mark.parametrize("where", ["main", "wrapped"])
+def test_ranges_are_answered_from_a_stored_response(env: SimpleNamespace, where: str) -> None:
+    """RFC 9110 14 from the store, straight under demux_http (encoded bytes) and inside another
+    step (events): 206 parts, 416, the whole for several ranges or a stale If-Range; a range of
+    what is not stored goes to the upstream and is not stored."""
+    b, port = env.backend, getattr(env, where)
+    path = url(f"range-{where}", cc="max-age=60", etag='"r1"', size=1000)
+    _, _, whole = get(port, path)
+    assert len(whole) == 1000
+    n = b.count()
+    status, f, body = get(port, path, range="bytes=10-19")
+    assert (status, f["content-range"], f["content-length"], body) == (
+        206,
+        "bytes 10-19/1000",
+        "10",
+        whole[10:20],
+    )
+    assert (f["x-cache"], f["etag"]) == ("HIT", '"r1"')
+    status, f, body = get(port, path, range="bytes=-5")
+    assert (status, f["content-range"], body) == (206, "bytes 995-999/1000", whole[-5:])
+    status, f, body = get(port, path, range="bytes=1000-")
+    assert (status, f["content-range"], body) == (416, "bytes */1000", b"")
+    status, f, body = get(port, path, range="bytes=0-1,5-6")
+    assert (status, body) == (200, whole)
+    status, f, body = get(port, path, range="bytes=0-3", if_range='"r1"')
+    assert (status, body) == (206, whole[:4])
+    status, f, body = get(port, path, range="bytes=0-3", if_range='"r0"')  # changed since: all of it
+    assert (status, body) == (200, whole)
+    status, f, empty = request(port, "HEAD", path, {"Range": "bytes=0-99"})
+    assert (status, f["content-length"], f["content-range"], empty) == (206, "100", "bytes 0-99/1000", b"")
+    assert b.count() == n  # all from the store
+    other = url(f"range-miss-{where}", cc="max-age=60", size=100)
+    status, f, _ = get(port, other, range="bytes=0-9")
+    assert f["x-cache"] == "BYPASS"
+    assert b.count() == n + 1
+    assert get(port, other)[1]["x-cache"] == "MISS"  # the partial answer was not stored
+
+
+def test_curl_resumes_a_download_from_the_cache(env: SimpleNamespace, tmp_path: Path) -> None:
+    """curl -C (resume) and -r (a range), an independent client, against a cached response."""
+    require("curl")
+    path = url("curl-range", cc="max-age=60", size=5000)
+    _, _, whole = get(env.main, path)
+    out = tmp_path / "part"
+    out.write_bytes(whole[:1200])  # an interrupted download
+    run = ["curl", "-s", "-f", "-H", "Host: t", "--max-time", "10"]
+    subprocess.run(
+        [*run, "-C", "-", "-o", str(out), f"http://127.0.0.1:{env.main}{path}"], check=True, timeout=20
+    )
+    assert out.read_bytes() == whole
+    got = subprocess.run(
+        [*run, "-r", "4990-", f"http://127.0.0.1:{env.main}{path}"],
+        capture_output=True,
+        check=True,
+        timeout=20,
+    )
+    assert got.stdout == whole[4990:]
 
 
 def test_under_another_step_answers_are_events(env: SimpleNamespace) -> None:
