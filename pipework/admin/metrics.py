@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..codec.http1 import Request, Response
 from ..core import Builder, register, runtime
-from ..filters import cache, conn_limit, gate, request_stats, tls, upstream
+from ..filters import cache, conn_limit, gate, mirror, request_stats, tls, upstream
 from ..filters.access_log import status_counts
 from . import combine
 from .families import LIVE_MAX, LIVE_MIN, LIVE_SUM, SUM, Family, render
@@ -167,7 +167,27 @@ def collect() -> list[Family]:
     )
     for name, n in sorted(conn_limit.REFUSED.items()):
         refused.add(n, limit=name)
-    return [responses, *_requests(), active, *_upstreams(), certs, failures, rejected, refused, *_caches()]
+    mirrored = Family(
+        "pipework_mirror_requests_total",
+        "counter",
+        "requests copied by mirror steps, by step and outcome (completed, failed, dropped, cut)",
+        SUM,
+    )
+    for name, counts in sorted(mirror.COUNTS.items()):
+        for outcome, n in counts.items():
+            mirrored.add(n, mirror=name, outcome=outcome)
+    return [
+        responses,
+        *_requests(),
+        active,
+        *_upstreams(),
+        certs,
+        failures,
+        rejected,
+        refused,
+        mirrored,
+        *_caches(),
+    ]
 
 
 #: what each cache counts, as (the statistics' key, which names the family, its help)

@@ -586,3 +586,40 @@ listeners:
     bad = jwt.encode({"sub": "ann", "exp": int(time.time()) + 60}, b"x" * 40, algorithm="HS256")
     assert get(url, headers={"authorization": f"Bearer {good}"}).text == "in\n"
     assert get(url, headers={"authorization": f"Bearer {bad}"}).status_code == 401
+
+
+def test_a_route_mirrored_to_a_shadow_upstream(pipework, tmp_path: Path, backends) -> None:
+    """``mirror:`` on a route: the client gets the main upstream's answers; the shadow one gets
+    copies (its requests counted by the backend), counted in the metrics under the route's name."""
+    main, shadow = backends(2)
+    port, admin = free_port(), free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+upstreams:
+  main: ["{main.address}"]
+  shadow: ["{shadow.address}"]
+routes:
+  - name: api
+    upstream: main
+    mirror: {{upstream: shadow, fraction: 1, max_body: 64KiB, timeout: 5s}}
+listeners:
+  - address: 127.0.0.1:{port}
+admin:
+  address: 127.0.0.1:{admin}
+""")
+    start(pipework, config)
+    for i in range(5):
+        assert get(f"http://127.0.0.1:{port}/x{i}").text == main.name
+    deadline = time.monotonic() + 5
+    while shadow.count() < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (main.count(), shadow.count()) == (5, 5)
+    text = get(f"http://127.0.0.1:{admin}/metrics").text
+    done = [
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "pipework_mirror_requests_total"
+        and s.labels == {"mirror": "api", "outcome": "completed"}
+    ]
+    assert done == [5]

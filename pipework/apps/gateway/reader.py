@@ -23,7 +23,7 @@ import pipework as pw
 from .source import Map, Problems, Seq, parse
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_SIZE = re.compile(r"(\d+)\s*([kKmMgG])[bB]?")
+_SIZE = re.compile(r"(\d+)\s*([kKmMgG])(?:i?[bB])?")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _BYTES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 

@@ -1,6 +1,6 @@
 """The gateway file's ``routes``: each route's match, its action (an upstream, a split, a fallback,
-a redirect, a fixed answer, static files, a tunnel) with its policies and proxy options, and the
-router a listener is served by."""
+a redirect, a fixed answer, static files, a tunnel) with its policies, proxy options and
+mirror, and the router a listener is served by."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ ROUTE = (
     "response_headers",
     "timeouts",
     "retry",
+    "mirror",
     "policies",
 )
 ACTIONS = ("upstream", "split", "fallback", "redirect", "respond", "static", "tunnel")
@@ -95,6 +96,11 @@ class Routes(Policies, Upstreams):
         proxy_opts = self.proxy_options(r, where)
         if kind == "upstream":
             self.upstream_named(value, line, f"{where}.upstream")
+        if "mirror" in r and kind in ("upstream", "split", "fallback"):
+            mirror = self.mirror(r["mirror"], r.line_of("mirror"), f"{where}.mirror", r.get("name"))
+            if mirror is None:
+                return None
+            proxy_opts = None if proxy_opts is None else {**proxy_opts, "mirror": mirror}
         if policies is None or proxy_opts is None:
             return None
         forward = {
@@ -126,7 +132,9 @@ class Routes(Policies, Upstreams):
                     return None
                 pairs.append((act, w))
             return self.attempt(line, f"{where}.split", pw.split, pairs)
-        extra = [k for k in ("timeouts", "retry", *(forward if kind == "redirect" else ())) if k in r]
+        extra = [
+            k for k in ("timeouts", "retry", "mirror", *(forward if kind == "redirect" else ())) if k in r
+        ]
         if extra:
             self.bad(
                 r.line_of(extra[0]), where, f"{extra[0]!r} applies to routes to an upstream, not to {kind}"
@@ -190,6 +198,28 @@ class Routes(Policies, Upstreams):
                 return None
         return out
 
+    def mirror(self, value: Any, line: int, where: str, route: str | None) -> LayoutFn | None:
+        """``mirror: NAME`` or ``mirror: {upstream: NAME, fraction: 0.1, ...}``: the step that copies
+        the route's requests to that upstream (the options of ``mirror``; its name in the metrics
+        is the route's by default)."""
+        if isinstance(value, str):
+            value = Map.at(line, upstream=value)
+        m = self.mapping(value, line, where)
+        if m is None:
+            return None
+        if "upstream" not in m:
+            self.bad(m.line, where, "give the upstream that gets the copies (upstream: NAME)")
+            return None
+        up = self.upstream_named(m["upstream"], m.line_of("upstream"), f"{where}.upstream")
+        rest = m.without("upstream")
+        args = self.options(pw.Builder.mirror, rest, where, skip=2)  # type: ignore[attr-defined]
+        if up is None or args is None:
+            return None
+        args.setdefault("name", route or "mirror")
+        if self.call(pw.pipeline, {}, rest, where, lambda p: p.mirror(up, **args)) is None:
+            return None
+        return lambda p: p.mirror(up, **args)
+
     def upstream_named(self, name: Any, line: int, where: str) -> pw.Upstream | None:
         if isinstance(name, str) and name in self.upstreams:
             return self.upstreams[name]
@@ -223,9 +253,14 @@ class Routes(Policies, Upstreams):
         up = self.upstream_named(name, line, where)
         if up is None:
             return None
-        if not policies:
+        mirror = proxy_opts.get("mirror")
+        if not policies and mirror is None:
             return self.call(pw.to, {**forward, **proxy_opts}, r, where, up)
-        layout = self.layout(policies, lambda p: p.proxy(up, **proxy_opts), line, where)
+        opts = {k: v for k, v in proxy_opts.items() if k != "mirror"}
+        final: LayoutFn = (
+            (lambda p: p.proxy(up, **opts)) if mirror is None else (lambda p: mirror(p).proxy(up, **opts))
+        )
+        layout = self.layout(policies, final, line, where)
         if layout is None:
             return None
         return self.call(pw.to, forward, r, where, layout)
