@@ -114,32 +114,35 @@ class _Shadow:
 
 
 class Mirror(Filter):
-    """See the module docstring: one instance per request."""
+    """See the module docstring: under ``demux_http``, one instance per request (elsewhere, the
+    requests of a stream one after the other)."""
 
-    __slots__ = ("shadow", "size", "whole")
+    __slots__ = ("shadow", "size")
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
-        self.shadow: _Shadow | None = None
+        self.shadow: _Shadow | None = None  # the copy of the request passing now
         self.size = 0
-        self.whole = False  # the mirrored request has been sent to its end
 
     def process(self, evt: Event) -> None:
         t = type(evt)
         s = self.shadow
         if t is MessageStart:
-            if s is None and not self.whole and isinstance(evt.head, RequestHead):  # type: ignore[attr-defined]
+            if s is not None:  # a new request before the last one's end
+                self._cut()
+            if isinstance(evt.head, RequestHead):  # type: ignore[attr-defined]
                 self._begin(evt.head)  # type: ignore[attr-defined]
-        elif s is not None and not s.done:
-            if t is Data:
+        elif s is not None:
+            if s.done:  # timed out
+                self.shadow = None
+            elif t is Data:
                 self.size += len(evt.data)  # type: ignore[attr-defined]
                 if self.size > self.cfg.max_body:
                     self._cut()
                 else:
                     s.pipeline.input(evt)
             elif t is MessageEnd:
-                self.whole = True
-                self.shadow = None  # on its own from here
+                self.shadow = None  # whole: on its own from here
                 s.pipeline.input(evt)
             elif t is StreamEnd:
                 self._cut()
@@ -148,11 +151,9 @@ class Mirror(Filter):
     def _begin(self, head: RequestHead) -> None:
         cfg: _MirrorCfg = self.cfg
         if cfg.fraction < 1.0 and random.random() >= cfg.fraction:
-            self.whole = True  # not picked
             return
         if cfg.in_flight >= cfg.max_in_flight:
             cfg.counts["dropped"] += 1
-            self.whole = True
             return
         fields = []
         for k, v in head.raw_headers:
@@ -163,13 +164,13 @@ class Mirror(Filter):
                 v = v + cfg.host_suffix
             fields.append((k, v))
         copy = RequestHead(head.method, head.target, head.version, fields, head.keep_alive)
+        self.size = 0
         s = self.shadow = _Shadow(cfg, self.pipeline.context)
         s.pipeline.input(MessageStart(copy))
 
     def _cut(self) -> None:
         """Stop copying: the mirrored request is not whole, so it is dropped."""
         s, self.shadow = self.shadow, None
-        self.whole = True
         if s is not None:
             s.finish("cut")
 
