@@ -22,8 +22,9 @@ sends the request into a sub-pipeline of ``layout`` (typically a ``proxy``):
   ``stale-if-error`` allows.
 - **Ranges**: a ``Range`` request (RFC 9110 14) is answered from a stored 200 it may be served
   from, as a 206 with that part (or a 416; several ranges get the whole, an ``If-Range`` naming
-  another representation too); with nothing such stored it goes on to the upstream with its
-  ``Range``, and the partial answer is not stored (BYPASS).
+  another representation too). With nothing such stored, the whole is fetched (without the
+  client's ``Range`` and ``If-Range``, as nginx's ``proxy_cache`` does), stored as any miss, and
+  the client gets its part of it as it streams by (the whole when the length is not known).
 - **BYPASS**: requests the cache cannot answer (other methods, bodies, upgrades,
   ``If-Match``/``If-Unmodified-Since``, ``Cache-Control: no-store``) pass through untouched but
   for the status field; a successful unsafe method (POST, PUT, DELETE...) drops what is stored
@@ -96,8 +97,10 @@ _NOTED_LENGTHS = frozenset((4, 5, 6, 7, 8, 13, 14, 17, 19))
 #: request fields that make the cache step aside: a body, a part, a protocol switch, a
 #: precondition the upstream must judge (If-Match, If-Unmodified-Since)
 _BYPASS = frozenset((b"upgrade", b"transfer-encoding", b"if-match", b"if-unmodified-since"))
-#: the client's conditional fields, not sent on by a cache that wants whole answers to store
+#: the client's conditional and range fields, not sent on by a cache that wants whole answers to
+#: store (nginx's proxy_cache leaves out the same)
 _CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since"))
+_NOT_FETCHED = _CONDITIONAL | {b"range", b"if-range"}
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
 _PRAGMA_NO_CACHE = CacheControl()
 _PRAGMA_NO_CACHE.no_cache = True
@@ -390,7 +393,7 @@ class _Fetch:
                 if self.size > self.cache.store.max_object:
                     self._give_up()
             if self.swallow is None and self.client is not None:
-                self.client._out(evt)
+                self.client._fetched(evt)
         elif t is MessageStart:
             self._on_head(evt.head)  # type: ignore[attr-defined]
         elif t is MessageEnd:
@@ -406,7 +409,7 @@ class _Fetch:
         if not isinstance(head, ResponseHead):  # an encoded answer (serve_files): not stored
             self._release()
             if client is not None:
-                client._out(MessageStart(head))
+                client._fetched(MessageStart(head))
             return
         entry = self.entry
         status = head.status
@@ -461,7 +464,7 @@ class _Fetch:
             head.raw_headers = raw + cache.status_fields(
                 MISS if entry is None else EXPIRED, detail + (b"; stored" if why is None else b"")
             )
-            client._out(MessageStart(head))
+            client._fetched(MessageStart(head))
 
     def _on_end(self, evt: Event) -> None:
         cand = self.cand
@@ -477,7 +480,7 @@ class _Fetch:
         if self.swallow is not None and self.entry is not None:
             client._serve(self.entry, *self.swallow, time.time())
         else:
-            client._out(evt)
+            client._fetched(evt)
 
     def _on_fail(self, evt: StreamEnd) -> None:
         client = self.client
@@ -492,7 +495,7 @@ class _Fetch:
             self.cache.store.stats.stale += 1
             client._serve(entry, STALE_, b"; fwd=stale; fwd-status=502", now)
         else:
-            client._out(evt)
+            client._fetched(evt)
 
     def _give_up(self) -> None:
         """The body passed ``max_object``: it streams on, not kept."""
@@ -561,6 +564,7 @@ class CacheHTTP(Filter):
         "range",
         "raw",
         "req",
+        "slice",
         "sub",
         "timer",
         "waiting",
@@ -577,6 +581,7 @@ class CacheHTTP(Filter):
         self.key: Key = ("", "")
         self.cond: tuple[bytes | None, bytes | None] = (None, None)
         self.range: tuple[bytes, bytes | None] | None = None  # Range and If-Range
+        self.slice: list[int] | None = None  # a fetched body's part the client gets: first, last, at
         self.no_wait = False
         self.raw: bool | None = None
         self.label = b""
@@ -661,10 +666,6 @@ class CacheHTTP(Filter):
             self._out(Data(b"not in the cache (only-if-cached)\n"))
             self._out(MessageEnd())
             return
-        if self.range is not None:  # a part of what is not stored: the upstream's, not stored
-            store.stats.bypasses += 1
-            self._pass(MessageStart(head), BYPASS)
-            return
         store.stats.misses += 1
         if head.method == "HEAD":  # answered from a stored GET, never stored itself
             self._pass(MessageStart(head), MISS)
@@ -678,7 +679,7 @@ class CacheHTTP(Filter):
             self.waiting = other
             self.timer = running_loop().call_later(cache.lock_timeout, self._waited_too_long)
             return
-        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _CONDITIONAL]
+        fields = [(k, v) for k, v in head.raw_headers if k.lower() not in _NOT_FETCHED]
         if entry is not None:
             fields += entry.validators
         head.replace_fields(fields)
@@ -746,6 +747,60 @@ class CacheHTTP(Filter):
             if entry.body and not head_only and not nm:
                 self._out(Data(entry.body))
         self._out(MessageEnd())
+
+    def _fetched(self, evt: Event) -> None:
+        """An event of the response fetched for this request: the client's as it is, or, for a
+        ``Range`` the whole 200 fetched can answer, the part it asked for (a 206 or a 416)."""
+        if self.range is None:
+            self._out(evt)
+            return
+        t = type(evt)
+        cut = self.slice
+        if t is MessageStart:
+            head = evt.head  # type: ignore[attr-defined]
+            if isinstance(head, ResponseHead):
+                head = self._sliced(head)
+            self._out(MessageStart(head))
+        elif t is Data and cut is not None:
+            data: bytes = evt.data  # type: ignore[attr-defined]
+            first, last, at = cut
+            cut[2] = at + len(data)
+            if at + len(data) > first and at <= last:
+                self._out(Data(data[max(0, first - at) : last + 1 - at]))
+        else:
+            self._out(evt)
+
+    def _sliced(self, head: ResponseHead) -> ResponseHead:
+        """The head the client gets for a whole response fetched for its ``Range``."""
+        assert self.range is not None
+        rng, if_range = self.range
+        raw = head.raw_headers
+        length = etag = modified = None
+        for k, v in raw:
+            n = k.lower()
+            if n == b"content-length":
+                length = v.strip()
+            elif n == b"etag":
+                etag = v
+            elif n == b"last-modified":
+                modified = v
+        if head.length is not None:
+            length = head.length
+        if head.status != 200 or length is None or not length.isdigit():
+            return head  # the whole (a range of what has no known length is not made up)
+        if if_range is not None and not if_range_holds(if_range, etag, modified):
+            return head
+        size = int(length)
+        part = byte_range(rng, size)
+        if part is None:
+            return head
+        fields = [(k, v) for k, v in raw if k.lower() != b"content-length"]
+        if part is NOT_SATISFIABLE:
+            self.slice = [0, -1, 0]  # nothing of the body
+            status = [f for f in fields if f[0] in (b"cache-status", b"x-cache")]
+            return ResponseHead(416, "", "1.1", [unsatisfied_range(size), *status])
+        self.slice = [part[0], part[1], 0]
+        return ResponseHead(206, "", "1.1", [*fields, content_range(part[0], part[1], size)])
 
     def _serve_part(
         self, entry: Entry, part: tuple[int, int], label: bytes, detail: bytes, age: int, head_only: bool

@@ -318,8 +318,8 @@ def test_an_unsafe_method_invalidates_and_head_is_answered_from_get(env: SimpleN
 @pytest.mark.parametrize("where", ["main", "wrapped"])
 def test_ranges_are_answered_from_a_stored_response(env: SimpleNamespace, where: str) -> None:
     """RFC 9110 14 from the store, straight under demux_http (encoded bytes) and inside another
-    step (events): 206 parts, 416, the whole for several ranges or a stale If-Range; a range of
-    what is not stored goes to the upstream and is not stored."""
+    step (events): 206 parts, 416, the whole for several ranges or a stale If-Range; for a range
+    of what is not stored, the whole is fetched and stored, and the client gets its part."""
     b, port = env.backend, getattr(env, where)
     path = url(f"range-{where}", cc="max-age=60", etag='"r1"', size=1000)
     _, _, whole = get(port, path)
@@ -346,31 +346,32 @@ def test_ranges_are_answered_from_a_stored_response(env: SimpleNamespace, where:
     status, f, empty = request(port, "HEAD", path, {"Range": "bytes=0-99"})
     assert (status, f["content-length"], f["content-range"], empty) == (206, "100", "bytes 0-99/1000", b"")
     assert b.count() == n  # all from the store
-    other = url(f"range-miss-{where}", cc="max-age=60", size=100)
-    status, f, _ = get(port, other, range="bytes=0-9")
-    assert f["x-cache"] == "BYPASS"
+    other = url(f"range-miss-{where}", cc="max-age=60", size=50000)
+    status, f, part = get(port, other, range="bytes=40000-40009")
+    assert (status, f["x-cache"], f["content-range"]) == (206, "MISS", "bytes 40000-40009/50000")
     assert b.count() == n + 1
-    assert get(port, other)[1]["x-cache"] == "MISS"  # the partial answer was not stored
+    status, f, whole = get(port, other)
+    assert (status, f["x-cache"], len(whole)) == (200, "HIT", 50000)  # the whole was fetched and stored
+    assert part == whole[40000:40010]
+    status, f, _ = get(port, url(f"range-none-{where}", size=100), range="bytes=100-")
+    assert (status, f["content-range"]) == (416, "bytes */100")  # a miss's 416, its whole kept
+    assert b.count() == n + 2
 
 
-def test_curl_resumes_a_download_from_the_cache(env: SimpleNamespace, tmp_path: Path) -> None:
-    """curl -C (resume) and -r (a range), an independent client, against a cached response."""
+def test_curl_resumes_a_download_through_the_cache(env: SimpleNamespace, tmp_path: Path) -> None:
+    """curl -C (resume) and -r (a range), an independent client: the resumed download is a
+    miss (the whole is fetched, stored, and curl gets the rest), the range after it a hit."""
     require("curl")
     path = url("curl-range", cc="max-age=60", size=5000)
-    _, _, whole = get(env.main, path)
     out = tmp_path / "part"
-    out.write_bytes(whole[:1200])  # an interrupted download
+    out.write_bytes(b"?" * 1200)  # an interrupted download
     run = ["curl", "-s", "-f", "-H", "Host: t", "--max-time", "10"]
-    subprocess.run(
-        [*run, "-C", "-", "-o", str(out), f"http://127.0.0.1:{env.main}{path}"], check=True, timeout=20
-    )
-    assert out.read_bytes() == whole
-    got = subprocess.run(
-        [*run, "-r", "4990-", f"http://127.0.0.1:{env.main}{path}"],
-        capture_output=True,
-        check=True,
-        timeout=20,
-    )
+    target = f"http://127.0.0.1:{env.main}{path}"
+    subprocess.run([*run, "-C", "-", "-o", str(out), target], check=True, timeout=20)
+    status, f, whole = get(env.main, path)
+    assert (status, f["x-cache"], len(whole)) == (200, "HIT", 5000)
+    assert out.read_bytes() == b"?" * 1200 + whole[1200:]
+    got = subprocess.run([*run, "-r", "4990-", target], capture_output=True, check=True, timeout=20)
     assert got.stdout == whole[4990:]
 
 
