@@ -55,7 +55,14 @@ from functools import partial
 from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead, header_block, status_line
-from ..codec.http1.ranges import NOT_SATISFIABLE, byte_range, content_range, if_range_holds, unsatisfied_range
+from ..codec.http1.ranges import (
+    NOT_SATISFIABLE,
+    byte_range,
+    content_range,
+    if_range_holds,
+    range_start,
+    unsatisfied_range,
+)
 from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group, register
 from ..core.checks import seconds
 from ..core.pipeline import Layout, Pipeline
@@ -666,6 +673,12 @@ class CacheHTTP(Filter):
             self._out(Data(b"not in the cache (only-if-cached)\n"))
             self._out(MessageEnd())
             return
+        if self.range is not None:
+            first = range_start(self.range[0])
+            if first is not None and first >= store.max_object:  # of what could never be stored
+                store.stats.bypasses += 1  # (nginx's proxy_cache_max_range_offset)
+                self._pass(MessageStart(head), BYPASS)
+                return
         store.stats.misses += 1
         if head.method == "HEAD":  # answered from a stored GET, never stored itself
             self._pass(MessageStart(head), MISS)
@@ -767,6 +780,10 @@ class CacheHTTP(Filter):
             cut[2] = at + len(data)
             if at + len(data) > first and at <= last:
                 self._out(Data(data[max(0, first - at) : last + 1 - at]))
+            f = self.fetch
+            if cut[2] > last and f is not None and not f.storing and not f.done:
+                f.abort()  # the client has its part and the rest would not be stored: no more of it
+                self._out(MessageEnd())
         else:
             self._out(evt)
 

@@ -356,6 +356,13 @@ def test_ranges_are_answered_from_a_stored_response(env: SimpleNamespace, where:
     status, f, _ = get(port, url(f"range-none-{where}", size=100), range="bytes=100-")
     assert (status, f["content-range"]) == (416, "bytes */100")  # a miss's 416, its whole kept
     assert b.count() == n + 2
+    big = url(f"range-big-{where}", cc="max-age=60", size=200000)  # over max_object (64 KiB)
+    status, f, part = get(port, big, range="bytes=100-109")
+    assert (status, f["x-cache"], f["content-range"]) == (206, "MISS", "bytes 100-109/200000")
+    assert part == b"." * 10
+    _, f, _ = get(port, big, range="bytes=100000-100009")  # past what could ever be stored
+    assert f["x-cache"] == "BYPASS"
+    assert b.count() == n + 4
 
 
 def test_curl_resumes_a_download_through_the_cache(env: SimpleNamespace, tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ exact ``Last-Modified`` date.
 
 from __future__ import annotations
 
-__all__ = ["NOT_SATISFIABLE", "byte_range", "content_range", "if_range_holds", "unsatisfied_range"]
+__all__ = [
+    "NOT_SATISFIABLE",
+    "byte_range",
+    "content_range",
+    "if_range_holds",
+    "range_start",
+    "unsatisfied_range",
+]
 
 #: what :func:`byte_range` returns for a range the representation cannot satisfy
 NOT_SATISFIABLE = (-1, -1)
@@ -38,6 +45,17 @@ def byte_range(value: bytes, size: int) -> tuple[int, int] | None:
     if first >= size or first > last:
         return NOT_SATISFIABLE
     return first, min(last, size - 1)
+
+
+def range_start(value: bytes) -> int | None:
+    """The first byte ``Range: value`` asks for when it is one ``first-[last]`` range, whatever
+    the size; None for a suffix (``-500``) or a field :func:`byte_range` would ignore."""
+    spec = value.strip()
+    if spec[:6].lower() != b"bytes=" or b"," in spec:
+        return None
+    a, sep, _ = spec[6:].strip().partition(b"-")
+    a = a.strip()
+    return int(a) if sep and a.isdigit() else None
 
 
 def if_range_holds(if_range: bytes, etag: bytes | None, last_modified: bytes | None) -> bool:

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipework.codec.http1.ranges import NOT_SATISFIABLE, byte_range, content_range, if_range_holds
+from pipework.codec.http1.ranges import (
+    NOT_SATISFIABLE,
+    byte_range,
+    content_range,
+    if_range_holds,
+    range_start,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,6 +64,14 @@ def test_if_range() -> None:
     assert if_range_holds(date, b'"v1"', date)
     assert not if_range_holds(b"Tue, 15 Nov 1994 08:12:32 GMT", None, date)
     assert not if_range_holds(date, b'"v1"', None)
+
+
+def test_range_start() -> None:
+    assert range_start(b"bytes=500-999") == 500
+    assert range_start(b"bytes=9500-") == 9500
+    assert range_start(b"bytes=-500") is None
+    assert range_start(b"bytes=0-1,4-5") is None
+    assert range_start(b"items=5-") is None
 
 
 def test_content_range() -> None:
