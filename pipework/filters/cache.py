@@ -53,6 +53,7 @@ import time
 import weakref
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from ..codec.http1 import RequestHead, ResponseHead, header_block, status_line
 from ..codec.http1.ranges import (
@@ -265,7 +266,8 @@ class HttpCache:
         if self._journal_gen != shared_table.generation:  # first use in this process
             self._journal_gen = shared_table.generation
             d = group.directory()
-            self._journal = open_journal(os.path.join(d, f"cache-{self.name}")) if d is not None else None
+            path = os.path.join(d, f"cache-{quote(self.name, safe='')}") if d is not None else None
+            self._journal = open_journal(path) if path is not None else None
             self._seen = self._journal.count() if self._journal is not None else 0
         return self._journal
 
