@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.callback import adapt
+from ..lb.route import cookie_value
 
 KeyFunction = Callable[[Any, Any], "bytes | None"]
 
@@ -31,20 +32,9 @@ def _header(name: bytes) -> KeyFunction:
     return key
 
 
-def cookie_value(head: Any, name: bytes) -> bytes | None:
-    """The value of the request's cookie ``name``, or None."""
-    for k, v in head.raw_headers:
-        if len(k) == 6 and k.lower() == b"cookie":
-            for part in v.split(b";"):
-                n, eq, value = part.strip().partition(b"=")
-                if eq and n == name:
-                    return value  # type: ignore[no-any-return]
-    return None
-
-
 def _cookie(name: bytes) -> KeyFunction:
     def key(head: Any, ctx: Any) -> bytes | None:
-        return cookie_value(head, name)
+        return cookie_value(head.raw_headers, name)
 
     return key
 

@@ -30,12 +30,13 @@ from ..core.checks import seconds
 from ..core.script import service
 from ..lb import make_balancer
 from ..lb.health import OutlierDetection, OutlierDetector, slow_start_weight
+from ..lb.route import cookie_value
 from ..lb.target import Target
 from ..net import Outbound, join_address, split_address
 from ..net.loop import running_loop
 from ..net.tls import client_context
 from .discovery import DnsDiscovery
-from .keys import cookie_value, key_function
+from .keys import key_function
 
 if TYPE_CHECKING:
     from .health_check import HealthCheck, Prober
@@ -570,7 +571,7 @@ class Upstream:
                 return avail[0]
             exclude = []
         if self.affinity_cookie is not None:
-            token = cookie_value(head, self.affinity_cookie)
+            token = cookie_value(head.raw_headers, self.affinity_cookie)
             if token is not None:
                 ep = self._by_id.get(token.decode("latin-1"))
                 if ep is not None and ep.available and ep not in exclude:
@@ -587,7 +588,7 @@ class Upstream:
     def affinity_field(self, head: Any, ep: Endpoint) -> bytes | None:
         """The Set-Cookie line to add to a response from ``ep``, when affinity needs one."""
         name = self.affinity_cookie
-        if name is None or cookie_value(head, name) == ep.id.encode():
+        if name is None or cookie_value(head.raw_headers, name) == ep.id.encode():
             return None
         return b"set-cookie: %s=%s; Path=/; HttpOnly" % (name, ep.id.encode())
 

@@ -197,6 +197,18 @@ def parse_cookies(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
+def cookie_value(raw: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of one cookie, as :func:`parse_cookies` would give it (but bytes), without
+    reading the others into a dict: what a balancer's affinity or a rate limit's key needs."""
+    for k, v in raw:
+        if len(k) == 6 and k.lower() == b"cookie":
+            for pair in v.split(b";"):
+                n, eq, value = pair.partition(b"=")
+                if eq and n.strip() == name:
+                    return value.strip()
+    return None
+
+
 # --- JSON paths ------------------------------------------------------------------------------
 
 
