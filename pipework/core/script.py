@@ -136,6 +136,11 @@ def on_exit(callback: Callable[[], Any]) -> None:
     _current("on_exit").exits.append(callback)
 
 
+def loading() -> Program | None:
+    """The program being loaded now, if one is (what a value made by a script belongs to)."""
+    return _loading[-1] if _loading else None
+
+
 def service(obj: Any) -> None:
     """Tie ``obj`` (with ``start()`` and ``stop()``) to the program being loaded, if one is: the
     runtime starts it when the program starts serving and stops it when a reload replaces it."""

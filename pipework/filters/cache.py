@@ -37,6 +37,11 @@ drop too: it is published in a journal in the group's shared directory
 next lookup (one read of shared memory when there is nothing new). A worker too far behind, or a
 purge too long for a record, empties the whole store instead: more than asked, never less.
 
+Reloads: a cache made by a new load of the script takes over the store of the cache of the
+same name that served until then (its entries and counters; its limits changed to the new
+ones, evicting what no longer fits), as nginx's cache outlives a reload; a program with two
+caches of one name leaves each of them fresh stores.
+
 Request coalescing: while a fetch for a key is under way, other misses for it wait (at most
 ``lock_timeout`` seconds, then they go on their own, as nginx's ``proxy_cache_lock``). When the
 fetch ends, they look again: they are answered from the new entry, or, if the response was not
@@ -67,6 +72,7 @@ from ..codec.http1.ranges import (
 from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, group, register
 from ..core.checks import seconds
 from ..core.pipeline import Layout, Pipeline
+from ..core.script import loading, service
 from ..core.subpipes import _One
 from ..net.loop import running_loop
 from ..policy import shared_table
@@ -93,6 +99,8 @@ log = logging.getLogger("pipework")
 
 #: every cache made (weakly), for the admin API and the metrics
 LIVE: weakref.WeakSet[HttpCache] = weakref.WeakSet()
+#: by name, the program serving now and its cache of that name (None: it has several)
+_SERVING: dict[str, tuple[Any, HttpCache | None]] = {}
 #: requests that may wait for one fetch; past it they go upstream on their own (the queue's bound)
 MAX_WAITERS = 1024
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
@@ -166,7 +174,18 @@ class HttpCache:
         if not name or any(c in name for c in ' ;,="\r\n'):
             raise ValueError(f"HttpCache(): name {name!r} must be a token (no spaces, ; , = or quotes)")
         self.name = name
-        self.store = CacheStore(max_size, max_object)
+        self._program = loading()
+        kept = _SERVING.get(name)
+        previous = kept[1] if kept is not None and kept[0] is not self._program else None
+        self.store: CacheStore
+        if self._program is not None and previous is not None:
+            self.store = previous.store  # a reload keeps what is stored (see the module docstring)
+            self.store.resize(max_size, max_object)
+            for entry in self.store.entries():
+                entry.memo_stamp = -1  # encoded with the old settings' status fields
+        else:
+            self.store = CacheStore(max_size, max_object)
+        service(self)
         self.lock_timeout = float(lock_timeout)
         self.refresh_timeout = float(refresh_timeout)
         self.heuristic = float(heuristic)
@@ -178,6 +197,22 @@ class HttpCache:
         self._journal_gen = -1  # shared_table.generation when it was looked for
         self._seen = 0  # journal records applied
         LIVE.add(self)
+
+    # -- a reload ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """The program this cache was made by serves now: the next load's cache of the same name
+        takes over its store (two caches of one name in one program: neither is taken over)."""
+        kept = _SERVING.get(self.name)
+        if kept is not None and kept[0] is self._program:
+            if kept[1] is not self:
+                _SERVING[self.name] = (self._program, None)
+        else:
+            _SERVING[self.name] = (self._program, self)
+
+    def stop(self) -> None:
+        kept = _SERVING.get(self.name)
+        if kept is not None and kept[0] is self._program:
+            del _SERVING[self.name]
 
     # -- statistics -----------------------------------------------------------------------------------
     @property

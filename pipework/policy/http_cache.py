@@ -631,6 +631,17 @@ class CacheStore:
             self.stats.evictions += 1
         return True
 
+    def resize(self, max_size: int, max_object: int) -> None:
+        """Take new limits: entries over ``max_object`` go, then the least recently used until
+        the store fits ``max_size`` (counted as evictions)."""
+        self.max_size, self.max_object = max_size, max_object
+        for full in [f for f, e in self._lru.items() if e.size > max_object]:
+            self._drop(full)
+            self.stats.evictions += 1
+        while self.size > max_size:
+            self._drop(next(iter(self._lru)))
+            self.stats.evictions += 1
+
     def update(self, entry: Entry) -> None:
         """Account for ``entry`` again after it changed (a 304 freshened it): its size, its place
         as the most recently used; put back if it was dropped meanwhile and nothing took its
@@ -686,6 +697,10 @@ class CacheStore:
         self.size = 0
         self.stats.purged += n
         return n
+
+    def entries(self) -> list[Entry]:
+        """The stored responses, least recently used first."""
+        return list(self._lru.values())
 
     def keys(self) -> list[str]:
         """The stored URLs (host and target), least recently used first."""

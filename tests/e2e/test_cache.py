@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import socket
 import struct
 import subprocess
@@ -493,5 +494,38 @@ def test_every_worker_drops_what_one_purges(pipework, tmp_path: Path) -> None:
         assert status == 200
         assert json.loads(body)["purged"] >= 1
         assert set(first_answers(paths[2]).values()) == {"MISS"}
+    finally:
+        backend.kill()
+
+
+def test_a_reload_keeps_a_named_store_but_never_mixes_two(pipework, tmp_path: Path) -> None:
+    """SIGHUP: the cache named "pages" keeps its entries; the two caches a script makes with
+    cache_http's own options (both named "pipework") start empty, so neither gets the other's."""
+    backend = Backend("b1")
+    try:
+        one, two, three = free_ports(3)
+        script = tmp_path / "c.py"
+        script.write_text(f"""
+import pipework as pw
+from pipework.filters.cache import HttpCache
+
+pages = HttpCache(name="pages")
+up = "127.0.0.1:{backend.port}"
+def cached(**options):
+    return lambda p: p.demux_http().to(lambda p: p.cache_http(**options).to(lambda p: p.proxy(up)))
+
+pw.listen({one}, cached(cache=pages))
+pw.listen({two}, cached(max_size=8 << 20))
+pw.listen({three}, cached(max_size=9 << 20))
+""")
+        p = pipework("run", str(script))
+        p.wait_log("listening on tcp", count=3)
+        path = url("reload", cc="max-age=60")
+        for port in (one, two, three):
+            get(port, path)
+            assert get(port, path)[1]["x-cache"] == "HIT"
+        p.signal(signal.SIGHUP)
+        p.wait_log("reloaded")
+        assert [get(port, path)[1]["x-cache"] for port in (one, two, three)] == ["HIT", "MISS", "MISS"]
     finally:
         backend.kill()

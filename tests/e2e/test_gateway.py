@@ -623,3 +623,49 @@ admin:
         and s.labels == {"mirror": "api", "outcome": "completed"}
     ]
     assert done == [5]
+
+
+def test_a_reload_keeps_what_the_caches_store(pipework, tmp_path: Path, backends) -> None:
+    """nginx's cache outlives a reload; so does a named cache here: after SIGHUP (with a route
+    added and the cache made smaller) a stored page is still a HIT and the counters go on; a
+    cache whose new max_object is under a page's size drops that page."""
+    (b,) = backends(1)
+    port, admin = free_port(), free_port()
+    config = tmp_path / "gw.yaml"
+    text = """
+upstreams:
+  app: ["{backend}"]
+caches:
+  pages: {{max_size: 1m, max_object: {max_object}}}
+routes:
+  - name: cached
+    match: {{prefix: /_cache/}}
+    upstream: app
+    policies:
+      - cache: {{cache: pages}}{extra}
+listeners:
+  - address: 127.0.0.1:{port}
+admin:
+  address: 127.0.0.1:{admin}
+"""
+    fill = {"backend": b.address, "port": port, "admin": admin}
+    config.write_text(text.format(max_object="64k", extra="", **fill))
+    gw = start(pipework, config)
+    small, large = (
+        f"http://127.0.0.1:{port}/_cache/{n}?cc=max-age%3D60&size={s}" for n, s in (("s", 100), ("l", 20000))
+    )
+    for url in (small, large, small, large):
+        get(url)
+    assert b.count() == 2
+    extra = "\n  - name: hello\n    match: {path: /hello}\n    respond: hi"
+    config.write_text(text.format(max_object="16k", extra=extra, **fill))
+    gw.signal(signal.SIGHUP)
+    gw.wait_log("reloaded")
+    assert get(f"http://127.0.0.1:{port}/hello").text == "hi"  # the new configuration serves
+    assert get(small).headers["x-cache"] == "HIT"  # kept
+    assert get(large).headers["x-cache"] == "MISS"  # over the new max_object: dropped, not stored again
+    assert b.count() == 3
+    metrics = text_string_to_metric_families(get(f"http://127.0.0.1:{admin}/metrics").text)
+    samples = {(s.name, s.labels.get("cache")): s.value for f in metrics for s in f.samples}
+    assert samples[("pipework_cache_hits_total", "pages")] == 3  # two before the reload, one after
+    assert samples[("pipework_cache_entries", "pages")] == 1
