@@ -76,6 +76,16 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-encoding"))
 
 
+def _declared_length(head: ResponseHead | None) -> int | None:
+    """The Content-Length a response head still carries (a step that changed the body dropped
+    it), or None."""
+    for k, v in head.raw_headers if head is not None else ():
+        if len(k) == 14 and k.lower() == b"content-length":
+            v = v.strip()
+            return int(v) if v.isdigit() else None
+    return None
+
+
 class _Slot:
     """One request's place in the response order."""
 
@@ -88,6 +98,7 @@ class _Slot:
         "head_len",
         "head_only",
         "keep_alive",
+        "length",
         "out",
         "pipeline",
         "plain",
@@ -112,8 +123,9 @@ class _Slot:
         self.head: ResponseHead | None = None
         self.body: list[bytes] = []
         self.size = 0
-        self.chunked = False  # the body streams (chunked, or plain for HTTP/1.0)
-        self.plain = False  # streamed as it is to an HTTP/1.0 client; the close ends it
+        self.chunked = False  # the body streams (chunked, or plain for HTTP/1.0 or a known length)
+        self.plain = False  # streamed as it is: its Content-Length, or the close, ends it
+        self.length = -1  # the Content-Length a plain stream was sent with
         self.raw = False
         self.req: RequestHead | None = None
         self.sent = 0  # body bytes written, for the access log and the metrics
@@ -924,22 +936,23 @@ class DemuxHTTP(Filter):
             data = evt.data  # type: ignore[attr-defined]
             if slot.chunked:
                 if data and not slot.head_only:
-                    slot.sent += len(data)
-                    self._emit(slot, data if slot.plain else b"%x\r\n%s\r\n" % (len(data), data))
+                    self._stream(slot, data)
                 return
             slot.body.append(data)
             slot.size += len(data)
             if slot.size > STREAM_AFTER:
                 slot.chunked = True
-                if slot.req is not None and slot.req.version == "1.0":
+                declared = _declared_length(slot.head) if slot.tunnel == 0 else None
+                if declared is not None and declared >= slot.size:
+                    slot.plain = True  # the sender's length frames it, as it came
+                    slot.length = declared
+                elif slot.req is not None and slot.req.version == "1.0":
                     slot.plain = True  # no chunked coding for HTTP/1.0: the close ends the body
                     slot.keep_alive = False
-                self._emit(slot, self._head_bytes(slot, None))
+                self._emit(slot, self._head_bytes(slot, declared if slot.length >= 0 else None))
                 body, slot.body = slot.body, []
                 if not slot.head_only:
-                    joined = b"".join(body)
-                    slot.sent += len(joined)
-                    self._emit(slot, joined if slot.plain else b"%x\r\n%s\r\n" % (len(joined), joined))
+                    self._stream(slot, b"".join(body))
         elif t is MessageStart:
             head = evt.head  # type: ignore[attr-defined]
             if isinstance(head, FileStream):
@@ -990,6 +1003,10 @@ class DemuxHTTP(Filter):
             elif slot.chunked:
                 if not slot.head_only and not slot.plain:
                     self._emit(slot, LAST_CHUNK)
+                elif slot.sent < slot.length and not slot.head_only:
+                    short = slot.length - slot.sent
+                    log.warning("a response ended %d bytes short of its Content-Length: closed", short)
+                    slot.keep_alive = False  # the client must not read the next answer as this one's rest
                 self._account_slot(slot, slot.head.status)
             else:
                 whole = b"".join(slot.body)
@@ -1089,6 +1106,22 @@ class DemuxHTTP(Filter):
             slot.keep_alive = False  # the response is cut short: the framing is lost
         self.on_response_flush(slot)
         self._complete(slot)
+
+    def _stream(self, slot: _Slot, data: bytes) -> None:
+        """Write body bytes of a streamed answer: in chunks, or plain up to its Content-Length
+        (bytes past it are dropped, and the connection ends after the answer)."""
+        if not slot.plain:
+            slot.sent += len(data)
+            self._emit(slot, b"%x\r\n%s\r\n" % (len(data), data))
+            return
+        if slot.length >= 0 and slot.sent + len(data) > slot.length:
+            if slot.keep_alive:
+                log.warning("a response went on past its Content-Length (%d): the rest dropped", slot.length)
+                slot.keep_alive = False
+            data = data[: slot.length - slot.sent]
+        slot.sent += len(data)
+        if data:
+            self._emit(slot, data)
 
     def _head_bytes(self, slot: _Slot, length: int | None) -> bytes:
         head = slot.head

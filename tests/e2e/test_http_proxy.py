@@ -360,3 +360,47 @@ def test_http10_client_gets_a_streamed_body_without_chunked_coding(
         assert rest == body
     finally:
         backend.close()
+
+
+def test_a_streamed_body_keeps_its_content_length(pipework, route: str, tmp_path: Path, nginx) -> None:
+    """A large response keeps the upstream's Content-Length (no chunked coding) whether the proxy
+    answers directly or through the events of a sub-pipeline, as nginx forwards it."""
+    nport, www = nginx
+    (www / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    _, port = start_proxy(pipework, tmp_path, f"http://127.0.0.1:{nport}", route=route)
+    r = curl("-sS", "-D", "-", "-o", "/dev/null", f"http://127.0.0.1:{port}/big.bin")
+    head = r.stdout.lower().splitlines()
+    assert "content-length: 3145728" in head
+    assert not [line for line in head if line.startswith("transfer-encoding")]
+
+
+@pytest.mark.parametrize("change", ["grow", "shrink"])
+def test_a_body_that_no_longer_matches_its_content_length(
+    pipework, tmp_path: Path, nginx, change: str
+) -> None:
+    """A step that changes a streamed body but leaves its Content-Length: the client never reads
+    past the length (extra bytes dropped) and the connection closes after a short one; both logged."""
+    nport, www = nginx
+    (www / "big.bin").write_bytes(b"x" * (1024 * 1024))
+    port = free_port()
+    op = "d + d" if change == "grow" else "d[: len(d) // 2]"
+    p = run_script(
+        pipework,
+        tmp_path / "lying.py",
+        "import pipework as pw\n"
+        f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+        f"    lambda p: p.proxy('127.0.0.1:{nport}').replace_data(lambda d: {op}))))\n",
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while chunk := s.recv(1 << 20):  # the connection closes after the first answer
+            got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert b"content-length: 1048576\r\n" in head.lower() + b"\r\n"
+    if change == "grow":
+        assert body == b"x" * 1048576  # exactly the length, the rest dropped
+        p.wait_log("went on past its Content-Length")
+    else:
+        assert len(body) < 1048576
+        p.wait_log("bytes short of its Content-Length")
