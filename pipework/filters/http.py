@@ -78,12 +78,18 @@ _OWN_FIELDS = frozenset((b"content-length", b"date", b"connection", b"transfer-e
 
 def _declared_length(head: ResponseHead | None) -> int | None:
     """The Content-Length a response head still carries (a step that changed the body dropped
-    it), or None."""
+    it), or None; None too beside a Transfer-Encoding, which overrides it (RFC 9112 6.3)."""
+    length = None
     for k, v in head.raw_headers if head is not None else ():
-        if len(k) == 14 and k.lower() == b"content-length":
+        n = len(k)
+        if n == 14 and k.lower() == b"content-length":
             v = v.strip()
-            return int(v) if v.isdigit() else None
-    return None
+            if not v.isdigit() or (length is not None and int(v) != length):
+                return None
+            length = int(v)
+        elif n == 17 and k.lower() == b"transfer-encoding":
+            return None
+    return length
 
 
 class _Slot:
