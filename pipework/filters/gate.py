@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
-from ..core import Builder, Data, Event, Filter, MessageStart, register
+from ..core import Builder, Event, EventQueue, Filter, MessageStart, register
 from ..core.checks import seconds
 from ..core.script import service
 from ..lb.retry import Retry
@@ -385,19 +385,19 @@ class _AuthCfg:
 class ForwardAuth(Filter):
     """``forward_auth``: ask an authentication service about each request before it goes on."""
 
-    __slots__ = ("body", "exchange", "head", "held", "held_size", "verdict")
+    __slots__ = ("body", "exchange", "head", "held", "verdict")
 
-    #: request events held while the service answers; a body past it ends the request (413)
-    MAX_HELD = 1024 * 1024
+    #: request body bytes held while the service answers; past it the client is not read from
+    #: until the verdict (a body of any size waits, as nginx's auth_request reads none before it)
+    MAX_HELD = 256 * 1024
 
     def __init__(self, cfg: Any = None) -> None:
         super().__init__(cfg)
-        self.held: list[Event] | None = None  # events waiting for the verdict
+        self.held: EventQueue | None = None  # events waiting for the verdict
         self.head: ResponseHead | None = None  # the service's answer head
         self.body: list[bytes] = []
         self.exchange: Any = None
         self.verdict: bool | None = None
-        self.held_size = 0
 
     def process(self, evt: Event) -> None:
         if self.verdict is True:
@@ -407,16 +407,12 @@ class ForwardAuth(Filter):
             return
         if type(evt) is MessageStart and self.held is None:
             head: RequestHead = evt.head
-            self.held = [evt]
+            self.held = EventQueue(self.pipeline.context.valve, self.MAX_HELD)
+            self.held.push(evt)
             self._ask(head)
             return
-        held = self.held
-        if held is not None:
-            held.append(evt)
-            if type(evt) is Data:
-                self.held_size += len(evt.data)
-                if self.held_size > self.MAX_HELD:
-                    self._refuse(413, [], "request body too large to hold for authentication\n")
+        if self.held is not None:
+            self.held.push(evt)
 
     def _ask(self, head: RequestHead) -> None:
         cfg: _AuthCfg = self.cfg
@@ -459,22 +455,30 @@ class ForwardAuth(Filter):
 
     def _allow(self, answer: ResponseHead) -> None:
         self.verdict = True
-        held, self.held = self.held or [], None
+        held, self.held = self.held, None
+        if held is None:
+            return
         cfg: _AuthCfg = self.cfg
         if held and cfg.copy:
-            head = held[0].head  # type: ignore[attr-defined]
+            head = held.events[0].head  # type: ignore[attr-defined]
             adds = [(k, v) for k, v in answer.raw_headers if k.lower() in cfg.copy]
             names = {k.lower() for k, _ in adds}
             head.replace_fields([(k, v) for k, v in head.raw_headers if k.lower() not in names] + adds)
-        for e in held:
-            self._out(e)
+        while held:
+            self._out(held.pop())  # the last pop lets the client be read again
 
     def _refuse(self, status: int, fields: list[tuple[bytes, bytes]], body: str | bytes) -> None:
         self.verdict = False
-        self.held = None
+        self._let_go()
         send_answer(self.pipeline.output, (status, fields, body))
 
+    def _let_go(self) -> None:
+        held, self.held = self.held, None
+        if held is not None:
+            held.clear()  # and the client is read again
+
     def close(self) -> None:
+        self._let_go()
         if self.exchange is not None and not self.exchange.done:
             self.exchange.abort()
 

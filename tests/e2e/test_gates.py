@@ -3,11 +3,15 @@ Apache's htpasswd tool and curl as the client."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -237,6 +241,52 @@ def test_forward_auth_asks_a_real_service(pipework, tmp_path: Path, backends) ->
     assert app.count() == 1  # only the allowed request reached the app
     auth.kill()
     assert code(url) == "502"
+
+
+def test_forward_auth_holds_a_large_upload_until_the_verdict(pipework, tmp_path: Path, backends) -> None:
+    """A body far larger than what is held waits (the client is not read) while a slow service
+    decides, then goes through whole; a refused one never reaches the app."""
+    (auth,) = backends(1)
+    auth.control(delay=0.5)
+    got: list[bytes] = []
+
+    class App(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(body)
+            answer = hashlib.sha256(body).hexdigest().encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    app = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    try:
+        port = free_port()
+        run_script(
+            pipework,
+            tmp_path / "fa.py",
+            "import pipework as pw\n"
+            f"pw.listen('127.0.0.1:{port}', pw.pipeline(lambda p: p.demux_http().to(\n"
+            f"    lambda p: p.forward_auth({auth.address!r}, path='/auth')\n"
+            f"        .proxy('127.0.0.1:{app.server_address[1]}'))))\n",
+        )
+        upload = tmp_path / "up.bin"
+        upload.write_bytes(os.urandom(8 * 1024 * 1024))
+        r = curl("--data-binary", f"@{upload}", f"http://127.0.0.1:{port}/upload")
+        assert r.stdout == hashlib.sha256(upload.read_bytes()).hexdigest()
+        auth.control(status=403, delay=0)
+        assert code("--data-binary", f"@{upload}", f"http://127.0.0.1:{port}/upload") == "403"
+        assert len(got) == 1
+    finally:
+        app.shutdown()
+        app.server_close()
 
 
 def test_jwt_auth_with_keys_from_a_jwks_url(pipework, tmp_path: Path, backends) -> None:
