@@ -5,7 +5,9 @@ memory (64 MiB at most, least recently used ones dropped first) and served from 
 Age field; stale ones are revalidated with If-None-Match/If-Modified-Since, or served at once
 and refreshed in the background within their stale-while-revalidate window; many clients
 missing the same URL at once make one request to the app. Every answer says what happened in
-X-Cache (HIT, MISS, EXPIRED, REVALIDATED, STALE, BYPASS) and Cache-Status.
+X-Cache (HIT, MISS, EXPIRED, REVALIDATED, STALE, BYPASS) and Cache-Status. Range requests
+(a resumed download, a video's seeks) are answered from the store; a reload (SIGHUP) keeps
+what is stored; with --workers N, a purge reaches every worker.
 
 Port 9101 is the cache's admin port (keep it private):
     curl -X PURGE http://127.0.0.1:9101/products/42           # one URL, on every host

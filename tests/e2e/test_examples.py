@@ -49,6 +49,7 @@ def test_every_example_is_covered() -> None:
         "sni_router.py",
         "https_offload.py",
         "http_cache.py",
+        "shadow_traffic.py",
     }
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
@@ -398,3 +399,28 @@ def test_http_cache(pipework, tmp_path: Path, backends) -> None:
     assert (status, json.loads(body)) == (200, {"purged": 1})
     assert fetch(port, path)[1]["x-cache"] == "MISS"
     assert app.count() == 2
+
+
+def test_shadow_traffic(pipework, tmp_path: Path, backends) -> None:
+    live, v2 = backends(2)
+    port, metrics = free_port(), free_port()
+    ports = {8080: port, 9000: live.port, 9001: v2.port, 9102: metrics}
+    script = localise("shadow_traffic.py", tmp_path, ports)
+    pipework("run", str(script)).wait_log("listening on tcp", count=2)
+    assert {fetch(port, f"/x{i}")[2] for i in range(300)} == {live.name.encode()}
+    deadline = time.monotonic() + 5
+    while v2.count() < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    copies = v2.count()
+    assert 8 <= copies <= 60, copies  # binomial(300, 0.1): outside once in five million runs
+    assert live.count() == 300
+
+    def completed() -> int:
+        text = fetch(metrics, "/metrics")[2].decode()
+        done = re.search(r'pipework_mirror_requests_total\{mirror="v2",outcome="completed"\} (\d+)', text)
+        return int(done.group(1)) if done else -1
+
+    deadline = time.monotonic() + 5
+    while completed() != copies and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert completed() == copies
