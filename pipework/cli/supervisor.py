@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from ..core import group
+from ..net.files import Stamp, stamp
 
 log = logging.getLogger("pipework")
 
@@ -72,14 +73,8 @@ class Supervisor:
         self.started[index] = time.monotonic()
         log.info("started worker %d (pid %d)", index, pid)
 
-    def _stamp(self) -> tuple[float, int] | None:
-        if not self.watch:
-            return None
-        try:
-            st = os.stat(self.watch)
-        except OSError:
-            return None
-        return (st.st_mtime, st.st_size)
+    def _stamp(self) -> Stamp | None:
+        return stamp(self.watch) if self.watch else None
 
     def _reload(self) -> None:
         try:

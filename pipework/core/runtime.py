@@ -22,12 +22,12 @@ import asyncio
 import gc
 import inspect
 import logging
-import os
 import signal
 from collections.abc import Callable
 from typing import Any
 
 from ..net import spawn
+from ..net.files import stamp
 from ..net.tcp import LINGERING_TIME, LINGERING_TIMEOUT, TcpListener, join_address
 from ..net.udp import UdpListener
 from .context import Context
@@ -334,17 +334,10 @@ class Worker:
                 )
 
     async def _watch(self, path: str) -> None:
-        def stamp() -> tuple[float, int] | None:
-            try:
-                st = os.stat(path)
-            except OSError:
-                return None
-            return (st.st_mtime, st.st_size)
-
-        last = stamp()
+        last = stamp(path)
         while not self._stopping:
             await asyncio.sleep(WATCH_INTERVAL)
-            now = stamp()
+            now = stamp(path)
             if now != last and now is not None:
                 last = now
                 log.info("%s changed: reloading", path)

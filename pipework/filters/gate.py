@@ -28,6 +28,7 @@ from ..core.checks import seconds
 from ..core.script import service
 from ..lb.retry import Retry
 from ..net.fetch import FetchError, fetch
+from ..net.files import Stamp, stamp
 from ..net.tasks import Periodic
 from ..policy.cidr import AccessList, IpSet, request_client
 from ..policy.htpasswd import Htpasswd, basic_credentials
@@ -170,15 +171,8 @@ class _ListFiles(Periodic):
         self.task_name = f"allow_ips {' '.join(files)}"
         self.stamps = self._stamps()
 
-    def _stamps(self) -> list[tuple[int, int, int] | None]:
-        out: list[tuple[int, int, int] | None] = []
-        for path in self.files:
-            try:
-                st = os.stat(path)
-                out.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                out.append(None)
-        return out
+    def _stamps(self) -> list[Stamp | None]:
+        return [stamp(path) for path in self.files]
 
     async def refresh(self) -> float:
         stamps = self._stamps()

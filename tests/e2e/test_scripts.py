@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import textwrap
@@ -146,6 +147,27 @@ def test_watch_reloads_on_change(pipework, tmp_path: Path) -> None:
     p.wait_log("reloaded", timeout=10)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         assert s.makefile("rb").readline() == b"two-changed\n"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_watch_sees_a_file_renamed_over_the_script(pipework, tmp_path: Path, workers: str) -> None:
+    """As editors and deploy tools save: a new file renamed over the old one, here with the same
+    size and modification time, so that only its inode tells it is another file."""
+    port = free_port()
+    script = write(tmp_path / "s.py", GREETER.format(port=port, greeting="one", backend="127.0.0.1:1"))
+    p = pipework("run", str(script), "--watch", "--workers", workers)
+    p.wait_log("listening on tcp", count=int(workers))
+    new = write(tmp_path / "s.py.new", GREETER.format(port=port, greeting="two", backend="127.0.0.1:1"))
+    st = script.stat()
+    os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+    new.replace(script)
+    p.wait_log("reload", timeout=10)
+    deadline = time.monotonic() + 10
+    got = b""
+    while got != b"two\n" and time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            got = s.makefile("rb").readline()
+    assert got == b"two\n"
 
 
 def test_sigterm_drains_open_connections(pipework, tmp_path: Path) -> None:
