@@ -669,3 +669,27 @@ admin:
     samples = {(s.name, s.labels.get("cache")): s.value for f in metrics for s in f.samples}
     assert samples[("pipework_cache_hits_total", "pages")] == 3  # two before the reload, one after
     assert samples[("pipework_cache_entries", "pages")] == 1
+
+
+def test_environment_variables_in_the_file(pipework, tmp_path: Path, backends) -> None:
+    """``${NAME}`` and ``${NAME:-default}`` read at load: a plain reference to a number is a
+    number (retry), a quoted one a text, ``$${`` a literal."""
+    (b,) = backends(1)
+    port = free_port()
+    config = tmp_path / "gw.yaml"
+    config.write_text("""
+upstreams:
+  app: ["${APP_ADDRESS}"]
+routes:
+  - match: {path: /who}
+    respond: {body: "${GREETING:-hello} $${NOT_A_VARIABLE}"}
+  - upstream: app
+    retry: ${RETRIES:-1}
+listeners:
+  - address: "127.0.0.1:${LISTEN_PORT}"
+""")
+    env = {"APP_ADDRESS": b.address, "LISTEN_PORT": str(port)}
+    gw = pipework("gateway", str(config), env=env)
+    gw.wait_log("listening on tcp")
+    assert get(f"http://127.0.0.1:{port}/who").text == "hello ${NOT_A_VARIABLE}"
+    assert get(f"http://127.0.0.1:{port}/x").text == b.name

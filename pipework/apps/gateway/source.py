@@ -6,10 +6,17 @@ a :class:`Map` (a dict that knows the line of each key and its own) and a sequen
 last one silently winning. The checks that follow report each mistake as ``file:line: where:
 reason`` into a :class:`Problems` list, going on after the first one, so that one run shows every
 mistake the file has; the gateway refuses the file if the list is not empty.
+
+Environment variables: a text value may name them, ``${NAME}`` or ``${NAME:-default}`` (``$${``
+for a literal ``${``), read when the file is loaded (and again at each reload), as Docker
+Compose and Caddy do. A plain (unquoted) value that is nothing but references takes the type
+its text reads as (``port: ${PORT:-8080}`` is a number); a quoted one stays a text. A name that
+is not set and has no default is a mistake on its line.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -75,7 +82,10 @@ class Problems:
 
 class _Loader(yaml.SafeLoader):
     """The safe loader, with YAML 1.2's booleans: only true and false (YAML 1.1 also reads yes,
-    no, on and off as booleans, which turns ``on: [timeout]`` into ``True: [timeout]``)."""
+    no, on and off as booleans, which turns ``on: [timeout]`` into ``True: [timeout]``), and
+    environment variables in texts (see the module docstring)."""
+
+    problems: Problems
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -119,14 +129,54 @@ def _sequence(loader: _Loader, node: yaml.SequenceNode) -> Seq:
     return out
 
 
+#: ``$${`` (a literal ``${``), or a reference: ``${NAME}``, ``${NAME:-default}``
+_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ONLY_REFERENCES = re.compile(r"(?:\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})+")
+
+
+def _text(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    value = loader.construct_scalar(node)
+    if "${" not in value:
+        return value
+    missing: list[str] = []
+
+    def substitute(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, default = m.group(1), m.group(2)
+        got = os.environ.get(name)
+        if got is None:
+            if default is None:
+                missing.append(name)
+                return ""
+            return default
+        return got
+
+    text = _REFERENCE.sub(substitute, value)
+    if missing:
+        loader.problems.add(
+            node.start_mark.line + 1,
+            "",
+            f"environment variable {missing[0]} is not set (give it a default: ${{{missing[0]}:-value}})",
+        )
+    if node.style is None and _ONLY_REFERENCES.fullmatch(value):
+        tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+        if tag != "tag:yaml.org,2002:str":
+            return loader.construct_object(yaml.ScalarNode(tag, text, node.start_mark, node.end_mark))
+    return text
+
+
+_Loader.add_constructor("tag:yaml.org,2002:str", _text)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
 
 
 def parse(text: str, problems: Problems) -> Any:
     """The document in ``text``, or None with the YAML error in ``problems``."""
+    loader = _Loader(text)  # a SafeLoader
+    loader.problems = problems
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -134,4 +184,6 @@ def parse(text: str, problems: Problems) -> Any:
         problems.add(line, "", f"not valid YAML: {reason}")
     except yaml.YAMLError as exc:
         problems.add(1, "", f"not valid YAML: {exc}")
+    finally:
+        loader.dispose()
     return None
