@@ -11,7 +11,8 @@ for ``PURGE``, whose query is the purged URL's). It answers:
 - ``POST /cache/purge?url=URL`` — the same for ``URL`` (``/path``, ``host/path`` or
   ``http://host/path``); ``?prefix=PREFIX`` for every URL starting with ``PREFIX``; ``?all=1``
   for everything;
-- ``GET /cache/stats`` — each cache's counters as JSON.
+- ``GET /cache/stats`` — each cache's counters as JSON (this worker's: with ``--workers``, the
+  ``X-Pipework-Worker: 2/4`` field says which one answered; the metrics combine them all).
 
 Purges answer ``{"purged": N}``, N counted in this worker (with ``--workers``, the others drop
 theirs before their next lookup, see :mod:`pipework.filters.cache`); a request for another path
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..codec.http1 import Request, Response
-from ..core import Builder, register
+from ..core import Builder, group, register
 from ..filters.cache import LIVE, HttpCache
 
 
@@ -76,7 +77,10 @@ def cache_admin(cache: HttpCache | None = None) -> Callable[[Request], Response]
         if req.path == "/cache/stats":
             if req.method not in ("GET", "HEAD"):
                 return Response("use GET\n", 405, {"allow": "GET, HEAD"})
-            return Response.json({c.name: c.statistics() for c in caches})
+            answer = Response.json({c.name: c.statistics() for c in caches})
+            if group.workers() > 1:  # the counters are this worker's: say which one answered
+                answer.headers["x-pipework-worker"] = f"{group.worker_index()}/{group.workers()}"
+            return answer
         return Response.json({"error": "not found"}, 404)
 
     return handle

@@ -490,6 +490,8 @@ def test_every_worker_drops_what_one_purges(pipework, tmp_path: Path) -> None:
         assert request(main, "POST", paths[1])[0] == 200  # RFC 9111 4.4, in one worker
         assert set(first_answers(paths[1]).values()) == {"MISS"}
         assert set(first_answers(paths[2]).values()) == {"HIT"}  # untouched
+        _, fields, body = request(admin, "GET", "/cache/stats")
+        assert fields["x-pipework-worker"] in ("1/2", "2/2")  # whose counters these are
         status, _, body = request(admin, "POST", "/cache/purge?all=1")
         assert status == 200
         assert json.loads(body)["purged"] >= 1
