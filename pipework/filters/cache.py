@@ -113,6 +113,8 @@ _NOTED_LENGTHS = frozenset((4, 5, 6, 7, 8, 13, 14, 17, 19))
 #: request fields that make the cache step aside: a body, a part, a protocol switch, a
 #: precondition the upstream must judge (If-Match, If-Unmodified-Since)
 _BYPASS = frozenset((b"upgrade", b"transfer-encoding", b"if-match", b"if-unmodified-since"))
+#: the request fields after which only the filter may answer (see _CacheCfg.direct)
+_DIRECT_NOTED = _BYPASS | {b"cache-control", b"pragma", b"range", b"if-range"}
 #: the client's conditional and range fields, not sent on by a cache that wants whole answers to
 #: store (nginx's proxy_cache leaves out the same)
 _CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since"))
@@ -580,12 +582,81 @@ class _Fetch:
             self._finish(dropped=True)
 
 
+def encoded(
+    cache: HttpCache,
+    entry: Entry,
+    label: bytes,
+    detail: bytes,
+    age: int,
+    keep: bool,
+    head_only: bool,
+    nm: bool,
+) -> bytes:
+    """A whole answer from ``entry`` as bytes (a 304 when ``nm``); a plain hit is kept on the
+    entry while its Age holds."""
+    common = label is HIT and keep and not head_only and not nm
+    if common and entry.memo_stamp == age:
+        return entry.memo
+    extra = header_block([(b"age", b"%d" % age), *cache.status_fields(label, detail)])
+    end = b"\r\n" if keep else b"connection: close\r\n\r\n"
+    if nm:
+        fields = [(k, v) for k, v in entry.fields if k.lower() in _IN_304]
+        return status_line(304) + header_block(fields) + extra + end
+    prefix = entry.prefix
+    if not prefix:
+        prefix = entry.prefix = status_line(entry.status, entry.reason or None) + header_block(entry.fields)
+    if entry.status in (204, 304):
+        return prefix + extra + end
+    data = prefix + extra + b"content-length: %d\r\n" % len(entry.body) + end
+    if head_only:
+        return data
+    data += entry.body
+    if common:
+        entry.memo, entry.memo_stamp = data, age
+    return data
+
+
 class _CacheCfg(_One):
     __slots__ = ("cache",)
 
     def __init__(self, cache: HttpCache) -> None:
         super().__init__(None)
         self.cache = cache
+
+    def direct(self, head: RequestHead, ctx: Any) -> bytes | None:
+        """``demux_http``'s direct path: a fresh hit for a plain GET or HEAD (conditional or not)
+        answered at once, as whole bytes, with no pipeline made; None leaves the request to the
+        filter (a miss, a stale entry, request directives, ranges, other methods...)."""
+        method = head.method
+        if method != "GET" and method != "HEAD":
+            return None
+        host = b""
+        inm = ims = None
+        for k, v in head.raw_headers:
+            if len(k) not in _NOTED_LENGTHS:
+                continue
+            n = k.lower()
+            if n == b"host":
+                host = v
+            elif n == b"if-none-match":
+                inm = v
+            elif n == b"if-modified-since":
+                ims = v
+            elif n in _DIRECT_NOTED or (n == b"content-length" and v.strip() != b"0"):
+                return None  # the filter decides these
+        cache = self.cache
+        cache.sync()
+        entry = cache.store.get((host.decode("latin-1").lower(), head.target), head.raw_headers)
+        if entry is None:
+            return None
+        now = time.time()
+        if decide(entry, NO_DIRECTIVES, now) is not FRESH:
+            return None
+        cache.store.stats.hits += 1
+        age = int(entry.age(now))
+        nm = (inm is not None or ims is not None) and not_modified(entry, inm, ims)
+        detail = b"; hit; ttl=%d" % (int(entry.lifetime) - age)
+        return encoded(cache, entry, HIT, detail, age, head.keep_alive, method == "HEAD", nm)
 
 
 def _straight_to_demux(out: Any) -> bool:
@@ -783,7 +854,7 @@ class CacheHTTP(Filter):
                     self._serve_part(entry, part, label, detail, age, head_only)
                     return
         if self.raw:
-            data = self._encoded(entry, label, detail, age, head.keep_alive, head_only, nm)
+            data = encoded(self.cfg.cache, entry, label, detail, age, head.keep_alive, head_only, nm)
             self._out(MessageStart(RawResponse(data)))
         else:
             cache: HttpCache = self.cfg.cache
@@ -882,34 +953,6 @@ class CacheHTTP(Filter):
             if body:
                 self._out(Data(body))
         self._out(MessageEnd())
-
-    def _encoded(
-        self, entry: Entry, label: bytes, detail: bytes, age: int, keep: bool, head_only: bool, nm: bool
-    ) -> bytes:
-        """The whole answer as bytes; a plain hit is kept on the entry while its Age holds."""
-        common = label is HIT and keep and not head_only and not nm
-        if common and entry.memo_stamp == age:
-            return entry.memo
-        cache: HttpCache = self.cfg.cache
-        extra = header_block([(b"age", b"%d" % age), *cache.status_fields(label, detail)])
-        end = b"\r\n" if keep else b"connection: close\r\n\r\n"
-        if nm:
-            fields = [(k, v) for k, v in entry.fields if k.lower() in _IN_304]
-            return status_line(304) + header_block(fields) + extra + end
-        prefix = entry.prefix
-        if not prefix:
-            prefix = entry.prefix = status_line(entry.status, entry.reason or None) + header_block(
-                entry.fields
-            )
-        if entry.status in (204, 304):
-            return prefix + extra + end
-        data = prefix + extra + b"content-length: %d\r\n" % len(entry.body) + end
-        if head_only:
-            return data
-        data += entry.body
-        if common:
-            entry.memo, entry.memo_stamp = data, age
-        return data
 
     def _pass(self, evt: Event, label: bytes) -> None:
         """Send the request on untouched; the answer gets ``label`` (or invalidates the URL)."""

@@ -599,9 +599,10 @@ class DemuxHTTP(Filter):
             slot.up = v._pw_exchange
 
     def _forward(self, head: RequestHead) -> bool:
-        """The direct path to a lone ``proxy`` (or a ``route`` to one): no sub-pipeline, no
-        events; the exchange calls the ``on_response_*`` methods below with this request's slot.
-        False when the forwarder leaves this request to the sub-pipeline (its ``direct`` says)."""
+        """The direct path to a lone ``proxy`` (or a ``route`` to one, or a ``cache_http`` with a
+        fresh hit): no sub-pipeline, no events; the exchange calls the ``on_response_*`` methods
+        below with this request's slot (a hit is whole bytes at once). False when the forwarder
+        leaves this request to the sub-pipeline (its ``direct`` says)."""
         ctx = self.pipeline.context
         try:
             to = self.fwd.direct(head, ctx)
@@ -611,8 +612,8 @@ class DemuxHTTP(Filter):
             if self.timed:
                 slot.route = getattr(ctx.vars, "route", None)
             failed: BaseException | None = None
-            if type(to) is Refusal:
-                data = to.encode(head, slot.keep_alive)
+            if type(to) is bytes or type(to) is Refusal:  # a whole answer (a cache hit), or a no
+                data = to.encode(head, slot.keep_alive) if isinstance(to, Refusal) else to
                 self._account(head, data, slot.t0, slot)
                 self._emit(slot, data)
                 self._complete(slot)

@@ -95,6 +95,28 @@ def test_a_hit_is_served_from_the_store_with_a_growing_age(env: SimpleNamespace)
     assert b.count() == n + 1
 
 
+def test_a_hit_answered_directly_is_the_hit_the_filter_makes(env: SimpleNamespace) -> None:
+    """Straight under demux_http a fresh hit is answered without a pipeline; under another step
+    (the wrapped port) through the filter: the same status, fields and body, and the same 304 to
+    a client's matching If-None-Match, HEAD without a body."""
+    path = url("direct", cc="max-age=60", etag='"d1"')
+    get(env.main, path)
+    answers = []
+    for port in (env.main, env.wrapped):
+        status, fields, body = get(port, path)
+        fields.pop("x-wrapped", None)
+        fields.pop("date", None)
+        assert int(fields.pop("age")) <= 1
+        fields["cache-status"] = fields["cache-status"].rpartition("=")[0]  # its ttl ticks
+        answers.append((status, fields, body))
+        status, fields, body = get(port, path, if_none_match='"d1"')
+        assert (status, fields["x-cache"], fields["etag"], body) == (304, "HIT", '"d1"', b"")
+        status, fields, body = request(port, "HEAD", path)
+        assert (status, fields["content-length"], body) == (200, str(len(answers[-1][2])), b"")
+    assert answers[0] == answers[1]
+    assert answers[0][1]["x-cache"] == "HIT"
+
+
 def test_expiry_after_max_age(env: SimpleNamespace) -> None:
     b, path = env.backend, url("expiry", cc="max-age=1")
     n = b.count()
