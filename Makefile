@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) bench/http_lb.py $(BENCH_ARGS)
 	$(PY) bench/http_tls.py $(BENCH_ARGS)
 	$(PY) bench/http_gateway.py $(BENCH_ARGS)
+	$(PY) bench/http_cache.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check pipework tests bench examples

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import run
 from run import BenchError, Load, Options, Results, Sample, Table, fmt, markdown_table, text_table
@@ -182,6 +183,18 @@ def environment_head(opts: Options) -> list[str]:
     pipework's commit; each runner adds its peers, load tool and setup."""
     base = run.environment(run.Options(opts.duration, [], [], opts.server_cpu, opts.load_cpu))
     return [line for line in base if line.startswith(("date:", "machine:", "pipework:"))]
+
+
+def tools_needed(
+    servers: dict[str, tuple[Any, tuple[str, ...]]], *always: str
+) -> Callable[[Options], set[str]]:
+    """``needed`` for :func:`main`: the tools ``always`` needed (taskset, wrk...) and those of the
+    selected servers (the second item of each entry of a runner's SERVERS)."""
+
+    def needed(opts: Options) -> set[str]:
+        return {*always, *(tool for server in opts.servers for tool in servers[server][1])}
+
+    return needed
 
 
 def preflight(opts: Options, needed: set[str]) -> None:

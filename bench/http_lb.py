@@ -305,9 +305,8 @@ ROUTER_TITLE = "router lookup, µs per match (bench/router_bench.py; best of 5, 
 # --- command line ----------------------------------------------------------------------------
 
 
-def needed(opts: Options) -> set[str]:
-    """The tools the selected servers need, besides taskset, wrk and nginx (always the backends)."""
-    return {"taskset", "wrk", "nginx", *(tool for server in opts.servers for tool in SERVERS[server][1])}
+#: the tools a run needs: these, and the selected servers' own
+needed = http_bench.tools_needed(SERVERS, "taskset", "wrk", "nginx")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -226,9 +226,8 @@ REPORT = http_bench.Report(
 # --- command line ----------------------------------------------------------------------------
 
 
-def needed(opts: Options) -> set[str]:
-    """The tools the selected servers need, besides taskset and wrk."""
-    return {"taskset", "wrk", *(tool for server in opts.servers for tool in SERVERS[server][1])}
+#: the tools a run needs: these, and the selected servers' own
+needed = http_bench.tools_needed(SERVERS, "taskset", "wrk")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -113,8 +113,6 @@ _NOTED_LENGTHS = frozenset((4, 5, 6, 7, 8, 13, 14, 17, 19))
 #: request fields that make the cache step aside: a body, a part, a protocol switch, a
 #: precondition the upstream must judge (If-Match, If-Unmodified-Since)
 _BYPASS = frozenset((b"upgrade", b"transfer-encoding", b"if-match", b"if-unmodified-since"))
-#: the request fields after which only the filter may answer (see _CacheCfg.direct)
-_DIRECT_NOTED = _BYPASS | {b"cache-control", b"pragma", b"range", b"if-range"}
 #: the client's conditional and range fields, not sent on by a cache that wants whole answers to
 #: store (nginx's proxy_cache leaves out the same)
 _CONDITIONAL = frozenset((b"if-none-match", b"if-modified-since"))
@@ -582,6 +580,39 @@ class _Fetch:
             self._finish(dropped=True)
 
 
+def _asked(
+    head: RequestHead,
+) -> tuple[bytes, list[bytes], bool, bool, bytes | None, bytes | None, bytes | None, bytes | None]:
+    """What a request asks of the cache: its Host, Cache-Control values, whether a Pragma says
+    no-cache, whether a field makes the cache step aside (a body, an upgrade, a precondition),
+    its If-None-Match, If-Modified-Since, Range and If-Range."""
+    cc: list[bytes] = []
+    host = b""
+    pragma = bypass = False
+    inm = ims = rng = if_range = None
+    for k, v in head.raw_headers:
+        if len(k) not in _NOTED_LENGTHS:
+            continue
+        n = k.lower()
+        if n == b"host":
+            host = v
+        elif n == b"cache-control":
+            cc.append(v)
+        elif n == b"if-none-match":
+            inm = v
+        elif n == b"if-modified-since":
+            ims = v
+        elif n == b"pragma":
+            pragma = pragma or b"no-cache" in v.lower()
+        elif n == b"range":
+            rng = v
+        elif n == b"if-range":
+            if_range = v
+        elif n in _BYPASS or (n == b"content-length" and v.strip() != b"0"):
+            bypass = True
+    return host, cc, pragma, bypass, inm, ims, rng, if_range
+
+
 def encoded(
     cache: HttpCache,
     entry: Entry,
@@ -630,20 +661,9 @@ class _CacheCfg(_One):
         method = head.method
         if method != "GET" and method != "HEAD":
             return None
-        host = b""
-        inm = ims = None
-        for k, v in head.raw_headers:
-            if len(k) not in _NOTED_LENGTHS:
-                continue
-            n = k.lower()
-            if n == b"host":
-                host = v
-            elif n == b"if-none-match":
-                inm = v
-            elif n == b"if-modified-since":
-                ims = v
-            elif n in _DIRECT_NOTED or (n == b"content-length" and v.strip() != b"0"):
-                return None  # the filter decides these
+        host, cc, pragma, bypass, inm, ims, rng, _ = _asked(head)
+        if cc or pragma or bypass or rng is not None:
+            return None  # the filter decides these
         cache = self.cache
         cache.sync()
         entry = cache.store.get((host.decode("latin-1").lower(), head.target), head.raw_headers)
@@ -716,30 +736,7 @@ class CacheHTTP(Filter):
 
     def _begin(self, head: RequestHead) -> None:
         self.head = head
-        cc: list[bytes] = []
-        host = b""
-        pragma = bypass = False
-        inm = ims = rng = if_range = None
-        for k, v in head.raw_headers:
-            if len(k) not in _NOTED_LENGTHS:
-                continue
-            n = k.lower()
-            if n == b"host":
-                host = v
-            elif n == b"cache-control":
-                cc.append(v)
-            elif n == b"if-none-match":
-                inm = v
-            elif n == b"if-modified-since":
-                ims = v
-            elif n == b"pragma":
-                pragma = pragma or b"no-cache" in v.lower()
-            elif n == b"range":
-                rng = v
-            elif n == b"if-range":
-                if_range = v
-            elif n in _BYPASS or (n == b"content-length" and v.strip() != b"0"):
-                bypass = True
+        host, cc, pragma, bypass, inm, ims, rng, if_range = _asked(head)
         self.key = (host.decode("latin-1").lower(), head.target)
         method = head.method
         if method != "GET" and method != "HEAD":
