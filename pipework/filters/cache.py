@@ -669,11 +669,13 @@ class _CacheCfg(_One):
         entry = cache.store.get((host.decode("latin-1").lower(), head.target), head.raw_headers)
         if entry is None:
             return None
-        now = time.time()
-        if decide(entry, NO_DIRECTIVES, now) is not FRESH:
+        exact = entry.age(time.time())
+        if entry.lifetime - exact <= 0 or entry.cc.no_cache:  # decide() for a request with no directives
             return None
         cache.store.stats.hits += 1
-        age = int(entry.age(now))
+        age = int(exact)
+        if entry.memo_stamp == age and inm is None and ims is None and head.keep_alive and method == "GET":
+            return entry.memo  # the common answer, as encoded() kept it
         nm = (inm is not None or ims is not None) and not_modified(entry, inm, ims)
         detail = b"; hit; ttl=%d" % (int(entry.lifetime) - age)
         return encoded(cache, entry, HIT, detail, age, head.keep_alive, method == "HEAD", nm)
