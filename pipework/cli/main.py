@@ -358,7 +358,9 @@ def _serve_workers(
             loader()
 
         return Supervisor(args.workers, child, check, drain_timeout=args.drain_timeout, watch=watch).run()
-    return _serve_here(loader, args, first, reuse_port=False, watch=watch)
+    # a watched file is loaded again once its stamp is taken, so that a change made since the
+    # check above is seen
+    return _serve_here(loader, args, None if watch else first, reuse_port=False, watch=watch)
 
 
 def _serve_here(

@@ -124,9 +124,9 @@ class Supervisor:
 
     def _run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        stamp = self._stamp()  # before the workers load the script: a change after it counts
         for i in range(1, self.n + 1):
             self._spawn(i)
-        stamp = self._stamp()
         due: dict[int, float] = {}
         stopping_since: float | None = None
         while True:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..net import spawn
-from ..net.files import stamp
+from ..net.files import Stamp, stamp
 from ..net.tcp import LINGERING_TIME, LINGERING_TIMEOUT, TcpListener, join_address
 from ..net.udp import UdpListener
 from .context import Context
@@ -258,6 +258,7 @@ class Worker:
         global current
         current = self
         self._stop = asyncio.Event()
+        seen = stamp(self.watch) if self.watch else None  # before loading: a change after it counts
         await self.apply(self.loader())
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: spawn(self.reload(), "reload"))
@@ -266,7 +267,7 @@ class Worker:
         for name in ("SIGUSR1", "SIGUSR2"):
             loop.add_signal_handler(getattr(signal, name), self._on_user_signal, name)
         if self.watch:
-            spawn(self._watch(self.watch), "watch")
+            spawn(self._watch(self.watch, seen), "watch")
         if ready is not None:
             ready()
         await self._stop.wait()
@@ -333,8 +334,7 @@ class Worker:
                     "on_exit callback %s failed: %s", getattr(cb, "__qualname__", cb), exc, exc_info=exc
                 )
 
-    async def _watch(self, path: str) -> None:
-        last = stamp(path)
+    async def _watch(self, path: str, last: Stamp | None) -> None:
         while not self._stopping:
             await asyncio.sleep(WATCH_INTERVAL)
             now = stamp(path)
