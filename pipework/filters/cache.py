@@ -650,6 +650,9 @@ def encoded(
 class _CacheCfg(_One):
     __slots__ = ("cache",)
 
+    #: what a route looks for to answer this cache's fresh hits on its direct path
+    answers_hits = True
+
     def __init__(self, cache: HttpCache) -> None:
         super().__init__(None)
         self.cache = cache

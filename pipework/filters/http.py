@@ -580,17 +580,23 @@ class DemuxHTTP(Filter):
             return
         fwd = self.fwd
         layout: Layout = self.cfg.layout
+        routed = False
         if fwd is not None and not self.dec.upgrading:
-            if self._forward(head):
+            done = self._forward(head)
+            if done is True:
                 return
-            if type(fwd) is GatedForwarder:
+            if done is not False:  # the route it took, to run as a sub-pipeline (a cache's miss)
+                layout, routed = done, True
+            elif type(fwd) is GatedForwarder:
                 layout = fwd.rest  # its checks passed: the forwarder's sub-pipeline alone
         slot = self._open_slot(head)
         answer: Callable[[Event], None] = partial(self._on_answer, slot)
         ctx = self.pipeline.context
         if self.timed:  # what this request's route and proxy say, for the metrics and the log
             v = ctx.vars
-            v.route = v._pw_exchange = None
+            v._pw_exchange = None
+            if not routed:
+                v.route = None
         p = slot.pipeline = layout.spawn(ctx, answer)
         p.start()
         p.input(MessageStart(head))
@@ -598,16 +604,19 @@ class DemuxHTTP(Filter):
             slot.route = v.route
             slot.up = v._pw_exchange
 
-    def _forward(self, head: RequestHead) -> bool:
+    def _forward(self, head: RequestHead) -> bool | Layout:
         """The direct path to a lone ``proxy`` (or a ``route`` to one, or a ``cache_http`` with a
         fresh hit): no sub-pipeline, no events; the exchange calls the ``on_response_*`` methods
         below with this request's slot (a hit is whole bytes at once). False when the forwarder
-        leaves this request to the sub-pipeline (its ``direct`` says)."""
+        leaves this request to the sub-pipeline (its ``direct`` says), or the layout of the route
+        it took for that request (the route's work is done: its sub-pipeline is that layout)."""
         ctx = self.pipeline.context
         try:
             to = self.fwd.direct(head, ctx)
             if to is None:
                 return False
+            if type(to) is Layout:
+                return to
             slot = self._open_slot(head)
             if self.timed:
                 slot.route = getattr(ctx.vars, "route", None)

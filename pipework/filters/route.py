@@ -85,6 +85,7 @@ class Forward:
     """``pw.to(target, ...)``: a layout or an upstream, with request and response changes."""
 
     __slots__ = (
+        "cache",
         "checks",
         "host",
         "layout",
@@ -92,6 +93,7 @@ class Forward:
         "proxy",
         "request_headers",
         "response_headers",
+        "rest",
         "rewrite",
         "rewrite_prefix",
         "upstream",
@@ -132,11 +134,19 @@ class Forward:
         #: the request head (``checks``, run in their place): demux_http's direct path
         ts = self.layout.templates
         self.proxy: Any = None
+        self.cache: Any = None  # or a cache_http's settings, whose fresh hits it answers
+        self.rest: Layout | None = None  # then the cache step alone, for its misses (checks done)
         self.checks: tuple[Check, ...] = ()
-        if ts and getattr(ts[-1].cfg, "exchange", None) is not None:
+        last = ts[-1].cfg if ts else None
+        if getattr(last, "exchange", None) is not None or getattr(last, "answers_hits", False):
             checks = direct_checks(ts[:-1])
             if checks is not None:
-                self.proxy, self.checks = ts[-1].cfg, checks
+                self.checks = checks
+                if getattr(last, "answers_hits", False):
+                    self.cache = last
+                    self.rest = Layout(self.layout.name, list(ts[-1:]))
+                else:
+                    self.proxy = last
         self.rewrite = rewrite
         self.rewrite_prefix = rewrite_prefix
         self.host = _value(host, "to(): host") if host is not None else None
@@ -331,7 +341,9 @@ class _RouteCfg:
 
     def direct(self, head: RequestHead, ctx: Any) -> Any:
         """``demux_http``'s direct path: the proxy settings of the upstream this request is
-        routed to, its head rewritten; None (the sub-pipeline takes it) for anything else."""
+        routed to, its head rewritten; for a route to a cache, its fresh hit (bytes) or else the
+        route's layout (the head rewritten, the route's checks run); None (the sub-pipeline
+        takes it) for anything else."""
         router = self.router
         if router.has_json and router.needs_body(head):
             return None
@@ -339,7 +351,9 @@ class _RouteCfg:
         if m is None:
             return None
         action = self.resolve(m.value, head, ctx)
-        if not isinstance(action, Forward) or action.proxy is None or action.response_headers is not None:
+        if not isinstance(action, Forward) or action.response_headers is not None:
+            return None
+        if action.proxy is None and action.cache is None:
             return None
         v = ctx.vars
         v.route = action.name or m.route.name
@@ -349,7 +363,10 @@ class _RouteCfg:
             answer = check(head, ctx)
             if answer is not None:
                 return Refusal(answer)
-        return action.proxy
+        if action.proxy is not None:
+            return action.proxy
+        hit = action.cache.direct(head, ctx)
+        return action.rest if hit is None else hit
 
 
 class Route(Filter):

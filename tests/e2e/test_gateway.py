@@ -693,3 +693,43 @@ listeners:
     gw.wait_log("listening on tcp")
     assert get(f"http://127.0.0.1:{port}/who").text == "hello ${NOT_A_VARIABLE}"
     assert get(f"http://127.0.0.1:{port}/x").text == b.name
+
+
+def test_a_cached_route_behind_a_rate_limit(pipework, tmp_path: Path, backends) -> None:
+    """A route to a cache behind a rate limit: hits are answered without a pipeline, misses go
+    through the route's own steps once (the limit counts each request once), the rewrite is made
+    once, and the access log names the route for both."""
+    (b,) = backends(1)
+    port = free_port()
+    log = tmp_path / "access.log"
+    config = tmp_path / "gw.yaml"
+    config.write_text(f"""
+upstreams:
+  app: ["{b.address}"]
+caches:
+  pages: {{}}
+routes:
+  - name: pages
+    match: {{prefix: /c/}}
+    upstream: app
+    rewrite_prefix: /_cache/
+    policies:
+      - rate_limit: {{limit: 4, window: 1m}}
+      - cache: {{cache: pages}}
+listeners:
+  - address: 127.0.0.1:{port}
+    access_log: json
+""")
+    start(pipework, config, "--access-log", str(log))
+    url = f"http://127.0.0.1:{port}/c/x?cc=max-age%3D60"
+    got = [get(url) for _ in range(4)]
+    assert [r.headers["x-cache"] for r in got] == ["MISS", "HIT", "HIT", "HIT"]
+    assert got[0].text.startswith(f"{b.name} /_cache/x ")  # rewritten once, from /c/x
+    assert len({r.text for r in got}) == 1
+    assert b.count() == 1
+    assert get(url).status_code == 429  # the fifth request: each of the four counted once
+    deadline = time.monotonic() + 5
+    while len(log.read_text().splitlines()) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["route"], r["status"]) for r in lines] == [("pages", 200)] * 4 + [("pages", 429)]
