@@ -970,10 +970,43 @@ class CacheHTTP(Filter):
             cache: HttpCache = self.cfg.cache
             if self.invalidate and head.status < 400:
                 self._invalidate(cache, head)
+            elif head.status == 200 and self.head is not None and self.head.method == "HEAD":
+                self._freshen_from_head(cache, head)
             if self.label:
                 detail = b"; fwd=bypass" if self.label is BYPASS else b"; fwd=uri-miss"
                 head.raw_headers = head.raw_headers + cache.status_fields(self.label, detail)
         self._out(evt)
+
+    def _freshen_from_head(self, cache: HttpCache, head: ResponseHead) -> None:
+        """A HEAD went to the upstream (its stored GET was stale): its 200 freshens that GET when
+        it names the same representation — the same strong ETag, or, with none, the same
+        Last-Modified and length — and drops it when it names another (RFC 9111 4.3.5)."""
+        req = self.head
+        assert req is not None
+        entry = cache.store.get(self.key, req.raw_headers)
+        if entry is None:
+            return
+        etag = modified = length = None
+        for k, v in head.raw_headers:
+            n = k.lower()
+            if n == b"etag":
+                etag = v.strip()
+            elif n == b"last-modified":
+                modified = v.strip()
+            elif n == b"content-length":
+                length = v.strip()
+        if length is not None and length != b"%d" % len(entry.body):
+            same = False
+        elif entry.etag is not None or etag is not None:
+            same = etag is not None and entry.etag == etag and not etag.startswith(b"W/")
+        else:
+            same = entry.last_modified is not None and entry.last_modified == modified
+        if same:
+            now = time.time()
+            entry.freshen(head.raw_headers, now, now, cache.heuristic)
+            cache.store.update(entry)
+        else:
+            cache.remove(self.key)
 
     def _invalidate(self, cache: HttpCache, head: ResponseHead) -> None:
         """An unsafe method succeeded: drop what is stored for its URL and for the URLs in its

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -553,3 +554,58 @@ pw.listen({three}, cached(max_size=9 << 20))
         assert [get(port, path)[1]["x-cache"] for port in (one, two, three)] == ["HIT", "MISS", "MISS"]
     finally:
         backend.kill()
+
+
+def test_a_head_freshens_or_drops_the_stored_get(pipework, tmp_path: Path) -> None:
+    """RFC 9111 4.3.5: a HEAD sent on for a stale GET freshens it when its 200 names the same
+    representation (the same ETag and length), and drops it when it names another."""
+    seen: list[str] = []
+    state = {"etag": '"h1"'}
+
+    class Origin(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _head(self) -> None:
+            seen.append(self.command)
+            self.send_response(200)
+            self.send_header("Cache-Control", "max-age=1")
+            self.send_header("ETag", state["etag"])
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self._head()
+            self.wfile.write(b"hello")
+
+        def do_HEAD(self) -> None:
+            self._head()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        (port,) = free_ports(1)
+        script = tmp_path / "h.py"
+        script.write_text(f"""
+import pipework as pw
+cache = pw.HttpCache(name="h")
+pw.listen({port}, lambda p: p.demux_http().to(
+    lambda p: p.cache_http(cache).to(lambda p: p.proxy("127.0.0.1:{origin.server_address[1]}"))))
+""")
+        pipework("run", str(script)).wait_log("listening on tcp")
+        assert get(port, "/r")[1]["x-cache"] == "MISS"
+        time.sleep(1.1)  # stale
+        assert request(port, "HEAD", "/r")[1]["x-cache"] == "MISS"  # sent on, and freshened the GET
+        status, fields, body = get(port, "/r")
+        assert (status, fields["x-cache"], body) == (200, "HIT", b"hello")
+        assert seen == ["GET", "HEAD"]
+        state["etag"] = '"h2"'
+        time.sleep(1.1)
+        request(port, "HEAD", "/r")  # another representation now: the stored GET goes
+        assert get(port, "/r")[1]["x-cache"] == "MISS"
+        assert seen == ["GET", "HEAD", "HEAD", "GET"]
+    finally:
+        origin.shutdown()
+        origin.server_close()
