@@ -7,6 +7,7 @@ CPU-time and wrk helpers come from bench/run.py.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import shutil
 import sys
@@ -183,6 +184,30 @@ def environment_head(opts: Options) -> list[str]:
     pipework's commit; each runner adds its peers, load tool and setup."""
     base = run.environment(run.Options(opts.duration, [], [], opts.server_cpu, opts.load_cpu))
     return [line for line in base if line.startswith(("date:", "machine:", "pipework:"))]
+
+
+def get(port: int, path: str = "/") -> tuple[int, dict[str, str], bytes]:
+    """One GET of ``path`` on 127.0.0.1:port: the status, the fields (lower-case names), the body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"GET {path} on port {port} failed: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def wrk_get(port: int, connections: int, opts: Options) -> Load:
+    """wrk on the load core, one thread, keep-alive, ``connections`` connections, GET / on
+    127.0.0.1:port for the run's duration."""
+    out = run.run_tool(
+        ["wrk", "-t1", f"-c{connections}", f"-d{opts.duration}s", "--latency", f"http://127.0.0.1:{port}/"],
+        opts.load_cpu,
+        opts.duration,
+    )
+    return run.parse_wrk(out)
 
 
 def tools_needed(

@@ -17,7 +17,6 @@ Usage: bench/http_cache.py [--quick] [--duration S] [--rounds N] [--only pipewor
 
 from __future__ import annotations
 
-import http.client
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import http_bench
 import run
-from run import BenchError, Load, Options, Results, Sample
+from run import BenchError, Options, Results, Sample
 
 CONCURRENCY = (50, 200)  # wrk -c of the tests
 CACHE_CONTROL = "public, max-age=3600"
@@ -149,23 +148,10 @@ PEERS = ("nginx", "haproxy")  # what pipework is compared with in the ratio tabl
 # --- the run ---------------------------------------------------------------------------------
 
 
-def get(port: int) -> tuple[int, dict[str, str], bytes]:
-    """One GET / on 127.0.0.1:port: the status, the fields (lower-case names) and the body."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/")
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise BenchError(f"GET / on port {port} failed: {exc}") from exc
-    finally:
-        conn.close()
-
-
 def check_cache(port: int, body: bytes) -> None:
     """The first GET fills the cache, the second is a hit with exactly the backend's body."""
-    get(port)
-    status, fields, got = get(port)
+    http_bench.get(port)
+    status, fields, got = http_bench.get(port)
     if status != 200 or got != body or fields.get("x-cache") != "HIT":
         raise BenchError(
             f"GET / on port {port}: status {status}, X-Cache {fields.get('x-cache')!r}, "
@@ -173,20 +159,11 @@ def check_cache(port: int, body: bytes) -> None:
         )
 
 
-def wrk_get(port: int, test: Test, cpu: int, duration: int) -> Load:
-    out = run.run_tool(
-        ["wrk", "-t1", f"-c{test.connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
-        cpu,
-        duration,
-    )
-    return run.parse_wrk(out)
-
-
 def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
     """Run one test against every selected server, sharing one backend on the load core."""
     backend = run.free_port()
     with run.running(f"backend-{test.name}", backend_server(backend, work), opts.load_cpu, backend, work):
-        status, _, body = get(backend)
+        status, _, body = http_bench.get(backend)
         if status != 200 or len(body) != run.BODY_SIZE:
             raise BenchError(f"the backend answered {status} with {len(body)} bytes, not 200 with 1 KiB")
 
@@ -195,7 +172,7 @@ def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
             argv = SERVERS[server][0](port, backend, work)
             return http_bench.sample(
                 f"{server}-{test.name}-{port}", argv, port, opts, work,
-                lambda: check_cache(port, body), lambda: wrk_get(port, test, opts.load_cpu, opts.duration),
+                lambda: check_cache(port, body), lambda: http_bench.wrk_get(port, test.connections, opts),
             )  # fmt: skip
 
         return http_bench.rounds(opts, test.name, measure)

@@ -17,17 +17,15 @@ Usage: bench/http_proxy.py [--quick] [--duration S] [--only pipework,nginx] [--m
 
 from __future__ import annotations
 
-import http.client
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import http_bench
 import run
-from run import BenchError, Load, Options, Results, Sample
+from run import BenchError, Options, Results, Sample
 
 CONCURRENCY = (50, 200)  # wrk -c of the tests
 # The issue's targets for the reverse proxy against nginx in the same run.
@@ -144,50 +142,21 @@ PEERS = ("nginx", "haproxy", "bare")  # what pipework is compared with in the ra
 
 
 
-def get(port: int) -> tuple[int, bytes]:
-    """One GET / on 127.0.0.1:port: the status and body."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/")
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise BenchError(f"GET / on port {port} failed: {exc}") from exc
-    finally:
-        conn.close()
-
-
 def check_proxy(port: int, body: bytes) -> None:
     """One GET through the proxy: it must answer 200 with exactly the backend's body."""
-    status, got = get(port)
+    status, _, got = http_bench.get(port)
     if status != 200 or got != body:
         same = "the backend's body" if got == body else f"{len(got)} bytes, not the backend's {len(body)}"
         raise BenchError(f"GET / through port {port}: status {status}, {same}")
 
 
-def wrk_proxy(port: int, test: Test, cpu: int, duration: int) -> Load:
-    """wrk, one thread, keep-alive, test.connections connections, GET / through the proxy."""
-    out = run.run_tool(
-        ["wrk", "-t1", f"-c{test.connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
-        cpu,
-        duration,
-    )
-    return run.parse_wrk(out)
-
-
 def measure(test: Test, server: str, backend: int, body: bytes, opts: Options, work: Path) -> Sample:
     """Start server in front of backend, check it forwards, load it with wrk, return the sample."""
     port = run.free_port()
-    name = f"{server}-{test.name}-{port}"
-    argv = SERVERS[server][0](port, backend, work)
-    with run.running(name, argv, opts.server_cpu, port, work) as proc:
-        check_proxy(port, body)
-        cpu0, t0 = run.cpu_seconds(proc.pid), time.monotonic()
-        load = wrk_proxy(port, test, opts.load_cpu, opts.duration)
-        cpu1, t1 = run.cpu_seconds(proc.pid), time.monotonic()
-        if proc.poll() is not None:
-            raise BenchError(f"{name} exited during the run:\n{run.log_tail(run.log_file(work, name))}")
-    return Sample(load, cpu1 - cpu0, t1 - t0)
+    return http_bench.sample(
+        f"{server}-{test.name}-{port}", SERVERS[server][0](port, backend, work), port, opts, work,
+        lambda: check_proxy(port, body), lambda: http_bench.wrk_get(port, test.connections, opts),
+    )  # fmt: skip
 
 
 def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
@@ -195,7 +164,7 @@ def run_test(test: Test, opts: Options, work: Path) -> dict[str, Sample | str]:
     backend = run.free_port()
     name = f"backend-{test.name}"
     with run.running(name, run.nginx_backend(backend, work), opts.load_cpu, backend, work):
-        status, body = get(backend)
+        status, _, body = http_bench.get(backend)
         if status != 200 or len(body) != run.BODY_SIZE:
             raise BenchError(f"the backend answered {status} with {len(body)} bytes, not 200 with 1 KiB")
         return http_bench.rounds(

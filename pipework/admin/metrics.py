@@ -143,30 +143,24 @@ def collect() -> list[Family]:
     )
     for c in tls.certificates():
         certs.add(c["not_after"].timestamp(), names=",".join(c["names"]))
-    failures = Family(
+    failures = _counter(
         "pipework_tls_handshake_failures_total",
-        "counter",
         "failed TLS handshakes, by reason",
-        SUM,
+        "reason",
+        tls.handshake_failures(),
     )
-    for r, n in sorted(tls.handshake_failures().items()):
-        failures.add(n, reason=r)
-    rejected = Family(
+    rejected = _counter(
         "pipework_rate_limit_rejections_total",
-        "counter",
         "requests refused with 429, by rate_limit step",
-        SUM,
+        "limit",
+        gate.REJECTED,
     )
-    for name, n in sorted(gate.REJECTED.items()):
-        rejected.add(n, limit=name)
-    refused = Family(
+    refused = _counter(
         "pipework_connections_refused_total",
-        "counter",
         "connections refused by limit_connections (per client address), by step",
-        SUM,
+        "limit",
+        conn_limit.REFUSED,
     )
-    for name, n in sorted(conn_limit.REFUSED.items()):
-        refused.add(n, limit=name)
     mirrored = Family(
         "pipework_mirror_requests_total",
         "counter",
@@ -188,6 +182,14 @@ def collect() -> list[Family]:
         mirrored,
         *_caches(),
     ]
+
+
+def _counter(name: str, doc: str, label: str, counts: dict[str, int]) -> Family:
+    """A counter family with a sample per key of ``counts``, the key under ``label``."""
+    fam = Family(name, "counter", doc, SUM)
+    for key, n in sorted(counts.items()):
+        fam.add(n, **{label: key})
+    return fam
 
 
 #: what each cache counts, as (the statistics' key, which names the family, its help)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["seconds"]
+__all__ = ["seconds", "whole"]
 
 
 def seconds(value: object, what: str, *, zero: bool = True) -> float:
@@ -24,3 +24,11 @@ def seconds(value: object, what: str, *, zero: bool = True) -> float:
     ):
         raise ValueError(f"{what} must be a number of seconds {'>=' if zero else '>'} 0, not {value!r}")
     return float(value)
+
+
+def whole(value: object, what: str, least: int = 0) -> int:
+    """``value`` as a whole number >= ``least``. ValueError ``"<what> must be a whole number >=
+    <least>, not <value>"`` otherwise (``what`` names the argument: ``"Retry(): attempts"``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{what} must be a whole number >= {least}, not {value!r}")
+    return value

@@ -60,7 +60,7 @@ class _FileSink:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.fd = self._open()
         self.lines: list[str] = []
         self.size = 0
         self.scheduled = False
@@ -93,9 +93,12 @@ class _FileSink:
     def reopen(self) -> None:
         """Flush to the file open now, then open ``path`` again (made if it was moved away)."""
         self.flush()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = self._open()
         os.close(self.fd)
         self.fd = fd
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 _sink: _FileSink | None = None

@@ -613,6 +613,21 @@ def _asked(
     return host, cc, pragma, bypass, inm, ims, rng, if_range
 
 
+def _described(head: ResponseHead) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """What names a response's representation: its Content-Length (the parser's, else its
+    field), ETag and Last-Modified."""
+    length = etag = modified = None
+    for k, v in head.raw_headers:
+        n = k.lower()
+        if n == b"content-length":
+            length = v.strip()
+        elif n == b"etag":
+            etag = v.strip()
+        elif n == b"last-modified":
+            modified = v.strip()
+    return (head.length if head.length is not None else length), etag, modified
+
+
 def encoded(
     cache: HttpCache,
     entry: Entry,
@@ -902,17 +917,7 @@ class CacheHTTP(Filter):
         assert self.range is not None
         rng, if_range = self.range
         raw = head.raw_headers
-        length = etag = modified = None
-        for k, v in raw:
-            n = k.lower()
-            if n == b"content-length":
-                length = v.strip()
-            elif n == b"etag":
-                etag = v
-            elif n == b"last-modified":
-                modified = v
-        if head.length is not None:
-            length = head.length
+        length, etag, modified = _described(head)
         if head.status != 200 or length is None or not length.isdigit():
             return head  # the whole (a range of what has no known length is not made up)
         if if_range is not None and not if_range_holds(if_range, etag, modified):
@@ -986,15 +991,7 @@ class CacheHTTP(Filter):
         entry = cache.store.get(self.key, req.raw_headers)
         if entry is None:
             return
-        etag = modified = length = None
-        for k, v in head.raw_headers:
-            n = k.lower()
-            if n == b"etag":
-                etag = v.strip()
-            elif n == b"last-modified":
-                modified = v.strip()
-            elif n == b"content-length":
-                length = v.strip()
+        length, etag, modified = _described(head)
         if length is not None and length != b"%d" % len(entry.body):
             same = False
         elif entry.etag is not None or etag is not None:

@@ -15,7 +15,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from ..codec.http1 import RemoteProtocolError, ResponseDecoder, ResponseHead, header_block, request_line
-from ..core.checks import seconds
+from ..core.checks import seconds, whole
 from ..lb.health import HealthCheckState
 from ..net import Outbound
 from ..net.loop import running_loop
@@ -79,8 +79,7 @@ class HealthCheck:
         for what, value in (("interval", interval), ("timeout", timeout)):
             seconds(value, f"HealthCheck(): {what}", zero=False)
         for what, value in (("rise", rise), ("fall", fall)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"HealthCheck(): {what} must be a whole number >= 1, not {value!r}")
+            whole(value, f"HealthCheck(): {what}", 1)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
             raise ValueError(
                 f"HealthCheck(): jitter must be a share of the interval in [0, 1), not {jitter!r}"

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..codec.http1 import RequestHead, ResponseHead
 from ..core import Builder, Context, Data, Event, Filter, MessageEnd, MessageStart, StreamEnd, register
-from ..core.checks import seconds
+from ..core.checks import seconds, whole
 from ..core.pipeline import Layout, Pipeline
 from ..net.loop import running_loop
 from .proxy import proxy
@@ -199,11 +199,8 @@ def mirror(
     metrics."""
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
         raise ValueError(f"mirror(): fraction must be from 0 to 1, not {fraction!r}")
-    for what, n in (("max_body", max_body), ("max_in_flight", max_in_flight)):
-        if isinstance(n, bool) or not isinstance(n, int) or n < (0 if what == "max_body" else 1):
-            raise ValueError(
-                f"mirror(): {what} must be a whole number >= {0 if what == 'max_body' else 1}, not {n!r}"
-            )
+    whole(max_body, "mirror(): max_body")
+    whole(max_in_flight, "mirror(): max_in_flight", 1)
     seconds(timeout, "mirror(): timeout", zero=False)
     if not isinstance(host_suffix, str) or any(c in host_suffix for c in " \r\n\t/"):
         raise ValueError(f"mirror(): host_suffix must be text without spaces or slashes, not {host_suffix!r}")

@@ -138,15 +138,14 @@ class Forward:
         self.rest: Layout | None = None  # then the cache step alone, for its misses (checks done)
         self.checks: tuple[Check, ...] = ()
         last = ts[-1].cfg if ts else None
-        if getattr(last, "exchange", None) is not None or getattr(last, "answers_hits", False):
-            checks = direct_checks(ts[:-1])
-            if checks is not None:
-                self.checks = checks
-                if getattr(last, "answers_hits", False):
-                    self.cache = last
-                    self.rest = Layout(self.layout.name, list(ts[-1:]))
-                else:
-                    self.proxy = last
+        cache = getattr(last, "answers_hits", False)
+        checks = direct_checks(ts[:-1]) if cache or getattr(last, "exchange", None) is not None else None
+        if checks is not None:
+            self.checks = checks
+            if cache:
+                self.cache, self.rest = last, Layout(self.layout.name, list(ts[-1:]))
+            else:
+                self.proxy = last
         self.rewrite = rewrite
         self.rewrite_prefix = rewrite_prefix
         self.host = _value(host, "to(): host") if host is not None else None

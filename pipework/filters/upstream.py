@@ -26,7 +26,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from ..codec.http1 import RemoteProtocolError, ResponseDecoder
-from ..core.checks import seconds
+from ..core.checks import seconds, whole
 from ..core.script import service
 from ..lb import make_balancer
 from ..lb.health import OutlierDetection, OutlierDetector, slow_start_weight
@@ -356,8 +356,7 @@ class Upstream:
             ("max_requests_per_connection", max_requests_per_connection),
             ("max_idle", max_idle),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"Upstream(): {what} must be a whole number >= 0, not {value!r}")
+            whole(value, f"Upstream(): {what}")
         seconds(idle_timeout, "Upstream(): idle_timeout")
         seconds(slow_start, "Upstream(): slow_start")
         self._tls_options = {"ca": ca, "verify": verify, "certificate": certificate}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import random
 from collections.abc import Collection, Iterable
 
+from ..core.checks import whole
+
 IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"))
 
 #: failures to connect: nothing reached the server, so any method may be tried again
@@ -82,8 +84,7 @@ class Retry:
         max_backoff: float = 0.25,
         rng: random.Random | None = None,
     ) -> None:
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-            raise ValueError(f"Retry(): attempts must be a whole number >= 0, not {attempts!r}")
+        whole(attempts, "Retry(): attempts")
         errors: set[str] = set()
         statuses: set[int] = set()
         for cond in [on] if isinstance(on, str | int) else on:
@@ -156,4 +157,3 @@ class Retry:
     def __repr__(self) -> str:
         on = sorted(n for n, names in CONDITIONS.items() if names <= self.errors)
         return f"Retry(attempts={self.attempts}, on={on + sorted(self.statuses)})"
-

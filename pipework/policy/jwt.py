@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from ..core.checks import whole
+
 #: The longest token accepted, in bytes. Identity providers' tokens with many group claims reach
 #: ~5 KiB; the limit bounds the base64 and JSON work an unauthenticated client can ask for.
 MAX_TOKEN_BYTES = 16 * 1024
@@ -484,8 +486,7 @@ class JwtVerifier:
         self.leeway = float(leeway)
         self.required = tuple(required)
         self.max_age = max_age
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise ValueError(f"cache_size must be a whole number >= 0, not {cache_size!r}")
+        whole(cache_size, "cache_size")
         self.cache_size = cache_size
         #: token -> (claims, valid from, valid until)
         self._verified: OrderedDict[str | bytes, tuple[dict[str, Any], float, float]] = OrderedDict()
